@@ -1,0 +1,439 @@
+"""The handoff service: one ownership state machine shared by Slack, the console and the
+action server. Every side effect (Slack post, message to the customer) is written to the
+persistent outbox in the same transaction as the state change, so nothing is lost."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from handoff.db import Database
+from handoff.models import (
+    ABANDONED,
+    AGENT,
+    BOT,
+    CLOSED,
+    QUEUED,
+    RESOLUTIONS,
+    RESOLVED_BY_BOT,
+    RESOLVED_BY_HUMAN,
+    UNRESOLVED,
+    Conversation,
+    Handoff,
+    Message,
+    OutboxItem,
+    utcnow,
+)
+from handoff.packet import transcript_chunks, transcript_is_long
+from handoff.slack_text import escape
+
+log = logging.getLogger(__name__)
+
+QUEUED_NOTICE = (
+    "I've passed our conversation to a person from our support team, with everything you "
+    "told me, so you won't have to repeat yourself. You're in the queue; they will reply "
+    "right here. Until then I'll stay quiet."
+)
+AI_BACK_NOTICE = (
+    "You're talking to the AI assistant again. Ask me anything, or ask for a person "
+    "whenever you like."
+)
+CLOSED_NOTICE = "Our support team has closed this conversation. Thank you for contacting us."
+
+
+def joined_notice(agent_name: str) -> str:
+    return f"{agent_name} from support (human) joined the chat."
+
+
+class HandoffError(Exception):
+    """A refused or impossible operation; the message is safe to show to an agent."""
+
+
+@dataclass(frozen=True)
+class OpenResult:
+    handoff_id: int
+    created: bool
+
+
+def _outcome_for(resolution: str) -> str:
+    return RESOLVED_BY_HUMAN if resolution == "resolved" else UNRESOLVED
+
+
+class HandoffService:
+    def __init__(
+        self,
+        db: Database,
+        slack_channel: str = "",
+        wake: Callable[[], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.slack_channel = slack_channel
+        self._wake = wake or (lambda: None)
+
+    # -- outbox helpers -------------------------------------------------------------
+    @staticmethod
+    def _enqueue(
+        session: Session, key: str, handoff_id: int, target: str, op: str, payload: dict[str, Any]
+    ) -> None:
+        exists = session.scalar(select(OutboxItem.id).where(OutboxItem.key == key))
+        if exists is None:
+            session.add(
+                OutboxItem(key=key, handoff_id=handoff_id, target=target, op=op, payload=payload)
+            )
+
+    def _to_customer(
+        self, session: Session, h: Handoff, key: str, text: str, *,
+        resume: bool = False, agent: str | None = None,
+    ) -> None:
+        payload: dict[str, Any] = {"sender_id": h.sender_id, "text": text, "resume": resume}
+        if agent:
+            payload["agent"] = agent
+        self._enqueue(session, key, h.id, "rasa", "bot_message", payload)
+
+    def _to_thread(self, session: Session, h: Handoff, key: str, text: str) -> None:
+        self._enqueue(session, key, h.id, "slack", "post_thread", {"text": text})
+
+    def _refresh_packet(self, session: Session, h: Handoff, key: str) -> None:
+        self._enqueue(session, key, h.id, "slack", "update_packet", {})
+
+    def _log(
+        self, session: Session, h: Handoff, role: str, author: str, text: str,
+        source_key: str | None = None,
+    ) -> None:
+        session.add(
+            Message(handoff_id=h.id, role=role, author=author, text=text, source_key=source_key)
+        )
+
+    @staticmethod
+    def _conversation(session: Session, sender_id: str) -> Conversation:
+        conv = session.scalar(select(Conversation).where(Conversation.sender_id == sender_id))
+        if conv is None:
+            conv = Conversation(sender_id=sender_id, state=BOT, started_at=utcnow(),
+                                last_activity_at=utcnow(), handoff_count=0, last_bot_abstained=0)
+            session.add(conv)
+            session.flush()
+        return conv
+
+    def _get(self, session: Session, handoff_id: int) -> Handoff:
+        h = session.get(Handoff, handoff_id, with_for_update=False)
+        if h is None:
+            raise HandoffError(f"There is no handoff #{handoff_id}.")
+        return h
+
+    # -- the state machine ----------------------------------------------------------
+    def open_handoff(
+        self,
+        sender_id: str,
+        packet: dict[str, Any],
+        first_bot_response_at: datetime | None = None,
+        started_at: datetime | None = None,
+    ) -> OpenResult:
+        """bot -> queued. Idempotent: a conversation already queued or with an agent keeps
+        its open handoff."""
+        with self.db.session() as session:
+            conv = self._conversation(session, sender_id)
+            if conv.state in (QUEUED, AGENT) and conv.current_handoff_id:
+                return OpenResult(conv.current_handoff_id, created=False)
+            now = utcnow()
+            h = Handoff(
+                conversation_id=conv.id,
+                sender_id=sender_id,
+                state=QUEUED,
+                trigger=str(packet.get("trigger") or "explicit_request"),
+                trigger_confidence=float(packet.get("confidence") or 1.0),
+                trigger_detail=str(packet.get("trigger_detail") or ""),
+                packet=packet,
+                transcript_until=float(packet.get("transcript_until") or 0.0),
+                slack_channel=self.slack_channel or None,
+                queued_at=now,
+                last_activity_at=now,
+            )
+            session.add(h)
+            session.flush()
+            conv.state = QUEUED
+            conv.current_handoff_id = h.id
+            conv.handoff_count = (conv.handoff_count or 0) + 1
+            conv.outcome = None
+            conv.ended_at = None
+            conv.last_activity_at = now
+            if started_at and (conv.started_at is None or started_at < conv.started_at):
+                conv.started_at = started_at
+            if first_bot_response_at and conv.first_bot_response_at is None:
+                conv.first_bot_response_at = first_bot_response_at
+            self._enqueue(session, f"h{h.id}:packet", h.id, "slack", "post_packet", {})
+            if transcript_is_long(packet):
+                for i, chunk in enumerate(transcript_chunks(packet)):
+                    self._to_thread(session, h, f"h{h.id}:transcript:{i}", chunk)
+            self._log(session, h, "system", "", "Handoff opened: " + h.trigger)
+            handoff_id = h.id
+        self._wake()
+        return OpenResult(handoff_id, created=True)
+
+    def claim(self, handoff_id: int, agent_id: str, agent_name: str) -> Handoff:
+        """queued -> agent. Only one agent wins; everyone else gets a polite refusal."""
+        with self.db.session() as session:
+            now = utcnow()
+            won = session.execute(
+                update(Handoff)
+                .where(Handoff.id == handoff_id, Handoff.state == QUEUED)
+                .values(state=AGENT, agent_id=agent_id, agent_name=agent_name,
+                        claimed_at=now, last_activity_at=now)
+            ).rowcount
+            h = self._get(session, handoff_id)
+            session.refresh(h)
+            if not won:
+                if h.state == AGENT and h.agent_id == agent_id:
+                    return h
+                if h.state == AGENT:
+                    raise HandoffError(
+                        f"Handoff #{handoff_id} is already claimed by {h.agent_name}."
+                    )
+                raise HandoffError(f"Handoff #{handoff_id} is already closed.")
+            conv = session.get(Conversation, h.conversation_id)
+            assert conv is not None
+            conv.state = AGENT
+            conv.last_activity_at = now
+            self._log(session, h, "system", agent_name, f"{agent_name} claimed the chat")
+            self._refresh_packet(session, h, f"h{h.id}:claimed:update")
+            self._to_thread(
+                session, h, f"h{h.id}:claimed:thread",
+                f":raising_hand: <@{agent_id}> claimed this chat. Replies in this thread "
+                "go to the customer.",
+            )
+            self._to_customer(session, h, f"h{h.id}:claimed:customer", joined_notice(agent_name))
+        self._wake()
+        return h
+
+    def agent_reply(
+        self, handoff_id: int, agent_id: str, text: str, source_key: str | None = None
+    ) -> bool:
+        """An agent's message to the customer. Only the owner may talk to the customer;
+        returns False (nothing sent) for a duplicate delivery of the same Slack message."""
+        text = text.strip()
+        if not text:
+            raise HandoffError("An empty message cannot be sent.")
+        with self.db.session() as session:
+            h = self._get(session, handoff_id)
+            if h.state != AGENT:
+                raise HandoffError(
+                    f"Handoff #{handoff_id} is not claimed; claim it before replying."
+                    if h.state == QUEUED
+                    else f"Handoff #{handoff_id} is closed."
+                )
+            if h.agent_id != agent_id:
+                raise HandoffError(f"Only {h.agent_name}, who claimed this chat, can reply.")
+            key = source_key or f"h{h.id}:agent:{utcnow().timestamp()}"
+            if session.scalar(select(Message.id).where(Message.source_key == key)):
+                return False
+            now = utcnow()
+            if h.first_agent_reply_at is None:
+                h.first_agent_reply_at = now
+            h.last_activity_at = now
+            self._log(session, h, "agent", h.agent_name or agent_id, text, source_key=key)
+            self._to_customer(session, h, f"rasa:{key}", text, agent=h.agent_name)
+            conv = session.get(Conversation, h.conversation_id)
+            if conv is not None:
+                conv.last_activity_at = now
+        self._wake()
+        return True
+
+    def customer_message(
+        self, sender_id: str, text: str, timestamp: float, source_key: str
+    ) -> int | None:
+        """A customer line logged by Rasa while a person owns (or will own) the chat:
+        relay it to the thread. Returns the handoff id it went to, or None."""
+        with self.db.session() as session:
+            conv = session.scalar(select(Conversation).where(Conversation.sender_id == sender_id))
+            if conv is None or conv.state not in (QUEUED, AGENT) or not conv.current_handoff_id:
+                return None
+            h = self._get(session, conv.current_handoff_id)
+            if timestamp and timestamp <= h.transcript_until:
+                return None  # already in the packet's transcript
+            if session.scalar(select(Message.id).where(Message.source_key == source_key)):
+                return None
+            now = utcnow()
+            h.last_activity_at = now
+            conv.last_activity_at = now
+            self._log(session, h, "customer", "", text, source_key=source_key)
+            self._to_thread(session, h, f"slack:{source_key}", f"*Customer:* {escape(text)}")
+            handoff_id = h.id
+        self._wake()
+        return handoff_id
+
+    def resolve(
+        self,
+        handoff_id: int,
+        agent_id: str,
+        resolution: str,
+        note: str = "",
+        hand_back: bool = True,
+        agent_name: str = "",
+    ) -> Handoff:
+        """agent -> bot (hand back) or agent -> closed, with the agent's outcome."""
+        if resolution not in RESOLUTIONS:
+            raise HandoffError(
+                f"Unknown outcome {resolution!r}; choose one of: {', '.join(RESOLUTIONS)}."
+            )
+        with self.db.session() as session:
+            h = self._get(session, handoff_id)
+            if h.state == QUEUED and resolution in ("spam", "duplicate"):
+                # Spam and duplicates can be closed straight from the queue.
+                h.agent_id, h.agent_name = agent_id, agent_name or agent_id
+            elif h.state != AGENT:
+                raise HandoffError(
+                    f"Handoff #{handoff_id} is not claimed yet; claim it first."
+                    if h.state == QUEUED
+                    else f"Handoff #{handoff_id} is already closed."
+                )
+            elif h.agent_id != agent_id:
+                raise HandoffError(f"Only {h.agent_name}, who claimed this chat, can resolve it.")
+            now = utcnow()
+            end_state = BOT if hand_back else CLOSED
+            h.state = CLOSED
+            h.resolution = resolution
+            h.resolution_note = note or None
+            h.resolved_at = now
+            h.ended_as = end_state
+            h.last_activity_at = now
+            conv = session.get(Conversation, h.conversation_id)
+            assert conv is not None
+            conv.state = end_state
+            conv.current_handoff_id = None
+            conv.outcome = _outcome_for(resolution)
+            conv.last_activity_at = now
+            if not hand_back:
+                conv.ended_at = now
+            self._log(session, h, "system", h.agent_name or "",
+                      f"Resolved as {resolution}" + (f": {note}" if note else ""))
+            self._refresh_packet(session, h, f"h{h.id}:resolved:update")
+            after = "handed back to the AI assistant" if hand_back else "closed"
+            self._to_thread(
+                session, h, f"h{h.id}:resolved:thread",
+                f":white_check_mark: <@{h.agent_id}> resolved this chat as *{resolution}*"
+                + (f" ({escape(note)})" if note else "") + f"; it is {after}.",
+            )
+            if hand_back:
+                self._to_customer(session, h, f"h{h.id}:resolved:customer", AI_BACK_NOTICE,
+                                  resume=True)
+            else:
+                self._to_customer(session, h, f"h{h.id}:resolved:customer", CLOSED_NOTICE)
+        self._wake()
+        return h
+
+    # -- ledger ---------------------------------------------------------------------
+    def note_rasa_event(self, event: dict[str, Any]) -> None:
+        """Keep the ledger's per-conversation timestamps from Rasa's event stream."""
+        sender_id = event.get("sender_id")
+        kind = event.get("event")
+        if not sender_id or kind not in ("user", "bot", "slot"):
+            return
+        ts = event.get("timestamp")
+        at = datetime.fromtimestamp(float(ts), UTC).replace(tzinfo=None) if ts else utcnow()
+        with self.db.session() as session:
+            conv = self._conversation(session, sender_id)
+            if conv.started_at is None or at < conv.started_at:
+                conv.started_at = at
+            if kind == "slot":
+                if event.get("name") == "kb_answer_type":
+                    conv.last_bot_abstained = 1 if event.get("value") == "abstain" else 0
+                return
+            if conv.last_activity_at is None or at > conv.last_activity_at:
+                conv.last_activity_at = at
+            ours = bool((event.get("metadata") or {}).get("parley_handoff"))
+            if kind == "bot" and not ours and conv.first_bot_response_at is None:
+                conv.first_bot_response_at = at
+            if kind == "user" and conv.state == CLOSED and conv.outcome is None:
+                conv.state = BOT
+            if conv.state == BOT and conv.outcome is not None and conv.handoff_count == 0:
+                conv.outcome = None  # the customer came back: the conversation is live again
+
+    def record_csat(self, sender_id: str, score: int, comment: str = "") -> None:
+        if not 1 <= score <= 5:
+            raise HandoffError("CSAT must be between 1 and 5.")
+        with self.db.session() as session:
+            conv = self._conversation(session, sender_id)
+            conv.csat = score
+            conv.csat_comment = comment or None
+
+    def sweep_idle(self, idle: timedelta, now: datetime | None = None) -> int:
+        """Give idle conversations their final outcome. A handoff nobody finished becomes
+        `abandoned`; a bot-only conversation becomes `resolved_by_bot`, or `unresolved`
+        when the bot's last answer was an abstention. Returns how many rows changed."""
+        now = now or utcnow()
+        cutoff = now - idle
+        changed = 0
+        with self.db.session() as session:
+            stale = session.scalars(
+                select(Conversation).where(
+                    Conversation.outcome.is_(None),
+                    Conversation.last_activity_at < cutoff,
+                )
+            ).all()
+            for conv in stale:
+                if conv.state in (QUEUED, AGENT) and conv.current_handoff_id:
+                    h = self._get(session, conv.current_handoff_id)
+                    if h.last_activity_at and h.last_activity_at >= cutoff:
+                        continue
+                    h.state = CLOSED
+                    h.ended_as = CLOSED
+                    h.resolved_at = now
+                    self._refresh_packet(session, h, f"h{h.id}:abandoned:update")
+                    self._to_thread(session, h, f"h{h.id}:abandoned:thread",
+                                    ":hourglass: No activity; marked as abandoned.")
+                    conv.state = CLOSED
+                    conv.current_handoff_id = None
+                    conv.outcome = ABANDONED
+                elif conv.state == BOT and conv.handoff_count == 0:
+                    conv.outcome = UNRESOLVED if conv.last_bot_abstained else RESOLVED_BY_BOT
+                elif conv.state == BOT:
+                    continue  # handed back: keeps the agent's outcome
+                else:
+                    continue
+                conv.ended_at = now
+                changed += 1
+        if changed:
+            self._wake()
+        return changed
+
+    # -- queries --------------------------------------------------------------------
+    def list_handoffs(self, states: tuple[str, ...] = (QUEUED, AGENT)) -> list[Handoff]:
+        with self.db.session() as session:
+            return list(
+                session.scalars(
+                    select(Handoff).where(Handoff.state.in_(states)).order_by(Handoff.id)
+                ).all()
+            )
+
+    def get(self, handoff_id: int) -> Handoff:
+        with self.db.session() as session:
+            return self._get(session, handoff_id)
+
+    def messages(self, handoff_id: int) -> list[Message]:
+        with self.db.session() as session:
+            return list(
+                session.scalars(
+                    select(Message).where(Message.handoff_id == handoff_id).order_by(Message.id)
+                ).all()
+            )
+
+    def handoff_for_thread(self, channel: str, thread_ts: str) -> Handoff | None:
+        with self.db.session() as session:
+            return session.scalar(
+                select(Handoff).where(Handoff.slack_channel == channel,
+                                      Handoff.slack_ts == thread_ts)
+            )
+
+    def pending_outbox(self) -> int:
+        with self.db.session() as session:
+            return int(
+                session.scalar(
+                    select(func.count()).select_from(OutboxItem)
+                    .where(OutboxItem.status == "pending")
+                ) or 0
+            )

@@ -1,0 +1,117 @@
+"""One typed settings object for the handoff service, read once from the environment."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    state_dir: Path
+    db_url: str
+    host: str
+    port: int
+    service_url: str
+    internal_token: str
+    rasa_url: str
+    rasa_token: str
+    rasa_events_db_url: str
+    slack_bot_token: str
+    slack_signing_secret: str
+    slack_app_token: str
+    slack_api_url: str
+    slack_channel: str
+    triggers_file: Path
+    idle_minutes: float
+    retry_base_seconds: float
+    retry_max_seconds: float
+    poll_seconds: float
+
+    @property
+    def slack_enabled(self) -> bool:
+        return bool(self.slack_bot_token)
+
+    @property
+    def socket_mode(self) -> bool:
+        return bool(self.slack_enabled and self.slack_app_token)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        state_dir = Path(env.get("PARLEY_STATE_DIR") or "var")
+        port = _int(env, "HANDOFF_PORT", 3000)
+        host = env.get("HANDOFF_HOST") or "127.0.0.1"
+        settings = cls(
+            state_dir=state_dir,
+            db_url=env.get("HANDOFF_DB_URL") or f"sqlite:///{state_dir / 'handoff.db'}",
+            host=host,
+            port=port,
+            service_url=(env.get("HANDOFF_URL") or f"http://127.0.0.1:{port}").rstrip("/"),
+            internal_token=env.get("HANDOFF_INTERNAL_TOKEN", ""),
+            rasa_url=(env.get("RASA_URL") or "http://localhost:5005").rstrip("/"),
+            rasa_token=env.get("RASA_TOKEN", ""),
+            rasa_events_db_url=env.get(
+                "RASA_EVENTS_DB_URL", f"sqlite:///{state_dir / 'rasa_events.db'}"
+            ),
+            slack_bot_token=env.get("SLACK_BOT_TOKEN", ""),
+            slack_signing_secret=env.get("SLACK_SIGNING_SECRET", ""),
+            slack_app_token=env.get("SLACK_APP_TOKEN", ""),
+            slack_api_url=env.get("SLACK_API_URL") or "https://slack.com/api/",
+            slack_channel=env.get("SLACK_HANDOFF_CHANNEL", ""),
+            triggers_file=Path(
+                env.get("HANDOFF_TRIGGERS_FILE") or PACKAGE_DIR / "triggers.yml"
+            ),
+            idle_minutes=_float(env, "HANDOFF_IDLE_MINUTES", 30.0),
+            retry_base_seconds=_float(env, "HANDOFF_RETRY_BASE_SECONDS", 1.0),
+            retry_max_seconds=_float(env, "HANDOFF_RETRY_MAX_SECONDS", 300.0),
+            poll_seconds=_float(env, "HANDOFF_POLL_SECONDS", 0.2),
+        )
+        return settings
+
+    def check_slack(self) -> None:
+        """Slack secrets are required only when Slack is switched on (SLACK_BOT_TOKEN set)."""
+        if not self.slack_enabled:
+            return
+        missing = [
+            name
+            for name, value in (
+                ("SLACK_HANDOFF_CHANNEL", self.slack_channel),
+                ("SLACK_SIGNING_SECRET", self.slack_signing_secret or self.slack_app_token),
+            )
+            if not value
+        ]
+        if missing:
+            raise SettingsError(
+                "SLACK_BOT_TOKEN is set, so Slack is on, but these are missing: "
+                + ", ".join(missing)
+                + " (SLACK_SIGNING_SECRET is needed for HTTP events, SLACK_APP_TOKEN for "
+                "Socket Mode)."
+            )
