@@ -1,0 +1,44 @@
+"""Start of every conversation session: tell the customer they are talking to an AI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActionExecuted, ConversationPaused, EventType, SessionStarted, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+DISCLOSURE = (
+    "Hi, I'm an AI assistant, not a person. I can answer questions about orders, shipping, "
+    "returns and more. You can ask for a person at any time."
+)
+
+
+class ActionSessionStart(Action):
+    def name(self) -> str:
+        return "action_session_start"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        events: list[EventType] = [SessionStarted()]
+        events.extend(_carried_over_slots(tracker, domain))
+        if tracker.is_paused():
+            # A person owns this chat: a new session must not hand it back to the bot,
+            # and the bot must stay silent.
+            events.append(ConversationPaused())
+        else:
+            dispatcher.utter_message(text=DISCLOSURE)
+        events.append(ActionExecuted("action_listen"))
+        return events
+
+
+def _carried_over_slots(tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+    config = domain.get("session_config") or {}
+    if not config.get("carry_over_slots_to_new_session", True):
+        return []
+    return [
+        SlotSet(name, value)
+        for name, value in tracker.current_slot_values().items()
+        if value is not None and name != "session_started_metadata"
+    ]

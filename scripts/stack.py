@@ -1,0 +1,423 @@
+"""Train (when needed) and start the whole bot on this machine.
+
+Used by `make run` (scripts/run.py) and by the integration tests, so both start the
+stack the same way: Rasa server (Python 3.10 venv), action server and the other
+services (Python 3.11 venv), each a child process with its own log file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+ROOT = Path(__file__).resolve().parent.parent
+RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
+PYTHON_311 = ROOT / ".venv" / "bin" / "python"
+# Everything a trained model depends on: change any of these and the model is retrained.
+MODEL_INPUTS = ("config.yml", "domain.yml", "bot/data", "bot/requirements.txt")
+MODEL_PREFIX = "parley-"
+
+# Keep Rasa's and TensorFlow's start-up noise out of the logs people read.
+QUIET_ENV = {
+    "PYTHONWARNINGS": "ignore",
+    "TF_CPP_MIN_LOG_LEVEL": "3",
+    "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+    "RASA_TELEMETRY_ENABLED": "false",
+    "ANONYMIZED_TELEMETRY": "False",
+}
+
+
+class StackError(RuntimeError):
+    """Something a person has to fix; the message says what."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the stack needs, read once from the environment."""
+
+    state_dir: Path
+    models_dir: Path
+    knowledge_dir: Path
+    host: str = "127.0.0.1"
+    rasa_port: int = 5005
+    actions_port: int = 5055
+    web_port: int = 8080
+    handoff_port: int = 3000
+    rasa_token: str = ""
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        state_dir = _path(env.get("PARLEY_STATE_DIR", "var"))
+        return cls(
+            state_dir=state_dir,
+            models_dir=_path(env.get("RASA_MODELS_DIR", "models")),
+            knowledge_dir=_path(env.get("KNOWLEDGE_DIR", "knowledge/articles")),
+            host=env.get("PARLEY_HOST", "127.0.0.1"),
+            rasa_port=_port(env, "RASA_PORT", 5005),
+            actions_port=_port(env, "ACTIONS_PORT", 5055),
+            web_port=_port(env, "WEB_PORT", 8080),
+            handoff_port=_port(env, "HANDOFF_PORT", 3000),
+            rasa_token=env.get("RASA_TOKEN", ""),
+        )
+
+    @property
+    def rasa_url(self) -> str:
+        return f"http://{self.host}:{self.rasa_port}"
+
+    @property
+    def actions_url(self) -> str:
+        return f"http://{self.host}:{self.actions_port}"
+
+    @property
+    def web_url(self) -> str:
+        return f"http://{self.host}:{self.web_port}"
+
+    @property
+    def handoff_url(self) -> str:
+        return f"http://{self.host}:{self.handoff_port}"
+
+
+def _path(value: str) -> Path:
+    path = Path(value)
+    return path if path.is_absolute() else ROOT / path
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, str(default))
+    try:
+        port = int(raw)
+    except ValueError:
+        raise StackError(f"{name} must be a port number, not {raw!r}.") from None
+    if not 0 < port < 65536:
+        raise StackError(f"{name} must be between 1 and 65535, not {port}.")
+    return port
+
+
+# --- the trained model -------------------------------------------------------------
+
+
+def model_fingerprint(root: Path = ROOT) -> str:
+    """Content hash of everything the model is trained from."""
+    digest = hashlib.sha256()
+    for name in MODEL_INPUTS:
+        path = root / name
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            digest.update(file.relative_to(root).as_posix().encode())
+            digest.update(b"\0")
+            digest.update(file.read_bytes())
+            digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def model_path(settings: Settings) -> Path:
+    return settings.models_dir / f"{MODEL_PREFIX}{model_fingerprint()}.tar.gz"
+
+
+def ensure_model(settings: Settings, output: IO[str] | None = None) -> Path:
+    """Return the model for the current data, training it only if the data changed."""
+    target = model_path(settings)
+    if target.exists():
+        return target
+    check_rasa_venv()
+    settings.models_dir.mkdir(parents=True, exist_ok=True)
+    print(f"Training the Rasa model ({target.name}); this takes a few minutes.", file=output)
+    cmd = [
+        str(RASA_BIN), "train",
+        "--config", str(ROOT / "config.yml"),
+        "--domain", str(ROOT / "domain.yml"),
+        "--data", str(ROOT / "bot" / "data"),
+        "--out", str(settings.models_dir),
+        "--fixed-model-name", target.name.removesuffix(".tar.gz"),
+    ]  # fmt: skip
+    result = subprocess.run(cmd, cwd=ROOT, env=_base_env(), stdout=output, stderr=output)
+    if result.returncode != 0 or not target.exists():
+        raise StackError(
+            f"Training the Rasa model failed (exit code {result.returncode}). "
+            "The messages above say why; `make validate` checks the training data."
+        )
+    _remove_old_models(settings.models_dir, keep=target)
+    return target
+
+
+def _remove_old_models(models_dir: Path, keep: Path, how_many: int = 3) -> None:
+    old = sorted(
+        (p for p in models_dir.glob(f"{MODEL_PREFIX}*.tar.gz") if p != keep),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    for path in old[how_many - 1 :]:
+        path.unlink(missing_ok=True)
+
+
+def check_rasa_venv() -> None:
+    if not RASA_BIN.exists():
+        raise StackError(
+            f"The Rasa environment is missing ({RASA_BIN.parent.parent}). "
+            "Run `make setup` (or `make run`, which does it for you)."
+        )
+
+
+# --- secrets and environment -------------------------------------------------------
+
+
+def rasa_token(settings: Settings) -> str:
+    """The token protecting Rasa's HTTP API: from RASA_TOKEN, else made once and kept."""
+    if settings.rasa_token:
+        return settings.rasa_token
+    path = settings.state_dir / "rasa-token"
+    if path.exists():
+        return path.read_text().strip()
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    path.write_text(token + "\n")
+    path.chmod(0o600)
+    return token
+
+
+def _base_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(QUIET_ENV)
+    return env
+
+
+def child_env(settings: Settings, token: str) -> dict[str, str]:
+    """Environment shared by every process of the stack."""
+    env = _base_env()
+    env.update(settings.extra_env)
+    env.update(
+        {
+            "PARLEY_STATE_DIR": str(settings.state_dir),
+            "KNOWLEDGE_DIR": str(settings.knowledge_dir),
+            "ACTION_ENDPOINT_URL": f"{settings.actions_url}/webhook",
+            "RASA_TRACKER_DB": str(settings.state_dir / "tracker.db"),
+            "RASA_URL": settings.rasa_url,
+            "RASA_TOKEN": token,
+            "HANDOFF_PORT": str(settings.handoff_port),
+            "HANDOFF_URL": settings.handoff_url,
+            "ACTIONS_PORT": str(settings.actions_port),
+            "RASA_PORT": str(settings.rasa_port),
+            "WEB_PORT": str(settings.web_port),
+            # rasa-sdk binds every interface unless told otherwise.
+            "SANIC_HOST": settings.host,
+        }
+    )
+    return env
+
+
+# --- processes ---------------------------------------------------------------------
+
+
+@dataclass
+class Service:
+    name: str
+    argv: list[str]
+    ready: Callable[[], bool]
+    url: str
+    process: subprocess.Popen[str] | None = None
+    tail: deque[str] = field(default_factory=lambda: deque(maxlen=40))
+
+
+def services(settings: Settings, model: Path, token: str) -> list[Service]:
+    host = settings.host
+    found: list[Service] = [
+        Service(
+            "actions",
+            [str(PYTHON_311), "-m", "rasa_sdk", "--actions", "actions",
+             "--port", str(settings.actions_port)],
+            ready=lambda: _http_ok(f"{settings.actions_url}/health"),
+            url=settings.actions_url,
+        ),
+        Service(
+            "rasa",
+            [str(RASA_BIN), "run", "--model", str(model), "--enable-api",
+             "--auth-token", token, "--cors", "*", "--interface", host,
+             "--port", str(settings.rasa_port),
+             "--endpoints", str(ROOT / "endpoints.yml"),
+             "--credentials", str(ROOT / "credentials.yml")],
+            ready=lambda: _rasa_ready(settings.rasa_url, token),
+            url=settings.rasa_url,
+        ),
+        Service(
+            "web",
+            [str(PYTHON_311), "-m", "scripts.demo_server"],
+            ready=lambda: _http_ok(f"{settings.web_url}/"),
+            url=settings.web_url,
+        ),
+    ]  # fmt: skip
+    if (ROOT / "handoff" / "__main__.py").exists():
+        found.append(
+            Service(
+                "handoff",
+                [str(PYTHON_311), "-m", "handoff", "serve"],
+                ready=lambda: _port_open(host, settings.handoff_port),
+                url=settings.handoff_url,
+            )
+        )
+    return found
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return 200 <= response.status < 300
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def _rasa_ready(rasa_url: str, token: str) -> bool:
+    """Rasa answers /status with the model id only once the model is loaded."""
+    try:
+        with urllib.request.urlopen(f"{rasa_url}/status?token={token}", timeout=2) as response:
+            return b'"model_id"' in response.read()
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Stack:
+    """The running processes. Use as a context manager, or call start()/stop()."""
+
+    def __init__(self, settings: Settings, echo: IO[str] | None = None) -> None:
+        self.settings = settings
+        self.echo = echo
+        self.token = ""
+        self.env: dict[str, str] = {}
+        self.services: list[Service] = []
+        self._logs: list[IO[str]] = []
+
+    @property
+    def rasa_url(self) -> str:
+        return self.settings.rasa_url
+
+    def start(self, model: Path | None = None, timeout: float = 240.0) -> None:
+        settings = self.settings
+        taken = [
+            (name, port)
+            for name, port in (
+                ("RASA_PORT", settings.rasa_port),
+                ("ACTIONS_PORT", settings.actions_port),
+                ("WEB_PORT", settings.web_port),
+                ("HANDOFF_PORT", settings.handoff_port),
+            )
+            if _port_open(settings.host, port)
+        ]
+        if taken:
+            names = ", ".join(f"{port} ({name})" for name, port in taken)
+            raise StackError(
+                f"Port {names} is already in use. Stop what is using it, or choose "
+                "another port with that environment variable."
+            )
+        model = model or ensure_model(settings, self.echo)
+        self.token = rasa_token(settings)
+        self.env = child_env(settings, self.token)
+        logs_dir = settings.state_dir / "logs"
+        logs_dir.mkdir(parents=True, exist_ok=True)
+        self.services = services(settings, model, self.token)
+        for service in self.services:
+            log = open(logs_dir / f"{service.name}.log", "a", encoding="utf-8")  # noqa: SIM115
+            self._logs.append(log)
+            service.process = subprocess.Popen(
+                service.argv,
+                cwd=ROOT,
+                env=self.env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                errors="replace",
+                start_new_session=True,  # Ctrl-C reaches us; we stop the children in order
+            )
+            threading.Thread(
+                target=self._pump, args=(service, log), name=f"log-{service.name}", daemon=True
+            ).start()
+        self.wait_ready(timeout)
+
+    def _pump(self, service: Service, log: IO[str]) -> None:
+        assert service.process and service.process.stdout
+        for line in service.process.stdout:
+            service.tail.append(line.rstrip())
+            log.write(line)
+            log.flush()
+            if self.echo:
+                print(f"[{service.name}] {line.rstrip()}", file=self.echo, flush=True)
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        pending = list(self.services)
+        while pending:
+            crashed = self.crashed()
+            if crashed:
+                raise StackError(self.describe_crash(crashed))
+            pending = [s for s in pending if not s.ready()]
+            if pending and time.monotonic() > deadline:
+                names = ", ".join(s.name for s in pending)
+                raise StackError(
+                    f"{names} did not become ready within {timeout:.0f} s; "
+                    f"see the logs in {self.settings.state_dir / 'logs'}."
+                )
+            time.sleep(0.3)
+
+    def crashed(self) -> Service | None:
+        for service in self.services:
+            if service.process and service.process.poll() is not None:
+                return service
+        return None
+
+    def describe_crash(self, service: Service) -> str:
+        assert service.process
+        tail = "\n".join(f"    {line}" for line in list(service.tail)[-15:])
+        return (
+            f"The {service.name} process stopped unexpectedly "
+            f"(exit code {service.process.returncode}). Its last lines:\n{tail}\n"
+            f"Full log: {self.settings.state_dir / 'logs' / (service.name + '.log')}"
+        )
+
+    def stop(self, grace: float = 10.0) -> None:
+        for service in reversed(self.services):
+            if service.process and service.process.poll() is None:
+                service.process.terminate()
+        deadline = time.monotonic() + grace
+        for service in self.services:
+            if service.process:
+                try:
+                    service.process.wait(max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    service.process.kill()
+                    service.process.wait()
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
+
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
