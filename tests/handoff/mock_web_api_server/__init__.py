@@ -1,0 +1,200 @@
+"""A local Slack Web API for tests, in the spirit of bolt-python's own test server.
+
+It implements the methods the handoff app calls, records every request, can be told to
+fail (e.g. 503, then 429 with Retry-After) and keeps posted messages per channel/thread."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlparse
+
+BOT_USER_ID = "UBOT0001"
+USERS = {
+    "U_ANA": {"real_name": "Ana Lopez", "display_name": "Ana"},
+    "U_BO": {"real_name": "Bo Berg", "display_name": "Bo"},
+}
+
+
+@dataclass
+class Failure:
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str = "<html>Service Unavailable</html>"
+
+
+class MockSlack:
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.messages: dict[str, list[dict[str, Any]]] = {}
+        self.views: list[dict[str, Any]] = []
+        self.ephemeral: list[dict[str, Any]] = []
+        self.failures: dict[str, list[Failure]] = {}
+        self.on_request: Callable[[str, dict[str, Any]], None] | None = None
+        self._lock = threading.Lock()
+        self._ts = 1_700_000_000.0
+        handler = self._handler()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/api/"
+
+    def start(self) -> MockSlack:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self) -> MockSlack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- helpers for tests ------------------------------------------------------------
+    def fail_next(self, method: str, *failures: Failure) -> None:
+        with self._lock:
+            self.failures.setdefault(method, []).extend(failures)
+
+    def calls(self, method: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [args for m, args in self.requests if m == method]
+
+    def top_level(self, channel: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [m for m in self.messages.get(channel, []) if not m.get("thread_ts")]
+
+    def thread(self, channel: str, ts: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [m for m in self.messages.get(channel, []) if m.get("thread_ts") == ts]
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.01)
+        raise AssertionError("condition not met within timeout")
+
+    # -- the Web API ------------------------------------------------------------------
+    def _next_ts(self) -> str:
+        self._ts += 1
+        return f"{self._ts:.6f}"
+
+    def handle(self, method: str, args: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+        with self._lock:
+            self.requests.append((method, args))
+            queue = self.failures.get(method)
+            if queue:
+                f = queue.pop(0)
+                return f.status, f.headers, f.body
+        if self.on_request:
+            self.on_request(method, args)
+        with self._lock:
+            return 200, {}, self._ok(method, args)
+
+    def _ok(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        if method == "auth.test":
+            return {"ok": True, "user_id": BOT_USER_ID, "bot_id": "BBOT", "team_id": "T1",
+                    "user": "parley", "team": "Test", "url": "https://test.slack.com/"}
+        if method == "chat.postMessage":
+            channel = args.get("channel", "")
+            if not channel:
+                return {"ok": False, "error": "channel_not_found"}
+            ts = self._next_ts()
+            msg = {"ts": ts, "text": args.get("text", ""), "user": BOT_USER_ID,
+                   "bot_id": "BBOT", "blocks": _json(args.get("blocks")),
+                   "thread_ts": args.get("thread_ts"), "metadata": _json(args.get("metadata"))}
+            self.messages.setdefault(channel, []).append(msg)
+            return {"ok": True, "channel": channel, "ts": ts, "message": msg}
+        if method == "chat.update":
+            channel, ts = args.get("channel", ""), args.get("ts", "")
+            for msg in self.messages.get(channel, []):
+                if msg["ts"] == ts:
+                    msg["text"] = args.get("text", msg["text"])
+                    msg["blocks"] = _json(args.get("blocks"))
+                    return {"ok": True, "channel": channel, "ts": ts}
+            return {"ok": False, "error": "message_not_found"}
+        if method == "chat.postEphemeral":
+            self.ephemeral.append(args)
+            return {"ok": True, "message_ts": self._next_ts()}
+        if method == "views.open":
+            if not args.get("trigger_id"):
+                return {"ok": False, "error": "invalid_trigger_id"}
+            view = _json(args.get("view"))
+            self.views.append(view)
+            return {"ok": True, "view": {"id": f"V{len(self.views)}", **view}}
+        if method == "users.info":
+            user = USERS.get(args.get("user", ""))
+            if user is None:
+                return {"ok": False, "error": "user_not_found"}
+            return {"ok": True, "user": {"id": args["user"], "name": user["display_name"].lower(),
+                                         "real_name": user["real_name"], "profile": dict(user)}}
+        if method == "conversations.history":
+            msgs = [m for m in self.messages.get(args.get("channel", ""), [])
+                    if not m.get("thread_ts")]
+            return {"ok": True, "messages": list(reversed(msgs)), "has_more": False}
+        if method == "conversations.replies":
+            channel, ts = args.get("channel", ""), args.get("ts", "")
+            msgs = [m for m in self.messages.get(channel, [])
+                    if m["ts"] == ts or m.get("thread_ts") == ts]
+            return {"ok": True, "messages": msgs, "has_more": False}
+        return {"ok": False, "error": "unknown_method"}
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        mock = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+            def _args(self) -> dict[str, Any]:
+                parsed = urlparse(self.path)
+                args: dict[str, Any] = dict(parse_qsl(parsed.query))
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length).decode() if length else ""
+                if raw:
+                    if "json" in (self.headers.get("Content-Type") or ""):
+                        args.update(json.loads(raw))
+                    else:
+                        args.update(dict(parse_qsl(raw)))
+                return args
+
+            def _serve(self) -> None:
+                method = urlparse(self.path).path.rsplit("/", 1)[-1]
+                status, headers, body = mock.handle(method, self._args())
+                data = (body if isinstance(body, str) else json.dumps(body)).encode()
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header(
+                    "Content-Type", "application/json" if status == 200 else "text/html"
+                )
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = _serve  # noqa: N815
+            do_POST = _serve  # noqa: N815
+
+        return Handler
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
