@@ -8,6 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, ConversationPaused, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+METADATA_SLOT = "session_started_metadata"
 DISCLOSURE = (
     "Hi, I'm an AI assistant, not a person. I can answer questions about orders, shipping, "
     "returns and more. You can ask for a person at any time."
@@ -34,11 +35,12 @@ class ActionSessionStart(Action):
 
 
 def _carried_over_slots(tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+    """Slots to set again after SessionStarted (which clears them all)."""
     config = domain.get("session_config") or {}
-    if not config.get("carry_over_slots_to_new_session", True):
-        return []
+    carry_over = config.get("carry_over_slots_to_new_session", True)
     return [
         SlotSet(name, value)
         for name, value in tracker.current_slot_values().items()
-        if value is not None and name != "session_started_metadata"
+        # Rasa fills the metadata slot just before this action: it belongs to the new session.
+        if value is not None and (carry_over or name == METADATA_SLOT)
     ]

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from functools import partial
@@ -40,16 +41,16 @@ class DemoHandler(SimpleHTTPRequestHandler):
 def main() -> None:
     host = os.environ.get("PARLEY_HOST", "127.0.0.1")
     port = int(os.environ.get("WEB_PORT", "8080"))
-    rasa_url = os.environ.get("RASA_PUBLIC_URL") or f"http://{host}:{os.environ.get('RASA_PORT', '5005')}"
+    rasa_url = (
+        os.environ.get("RASA_PUBLIC_URL") or f"http://{host}:{os.environ.get('RASA_PORT', '5005')}"
+    )
     config = {"serverUrl": rasa_url}
     DemoHandler.config_js = f"window.PARLEY_CONFIG = {json.dumps(config)};\n".encode()
     handler = partial(DemoHandler, directory=str(DEMO_DIR))
     server = ThreadingHTTPServer((host, port), handler)
     print(f"Demo page on http://{host}:{port}/", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

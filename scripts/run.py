@@ -87,8 +87,8 @@ def _announce(settings: Settings, stack: Stack, open_browser: bool) -> None:
         "",
     ]
     print("\n".join(lines), flush=True)
-    has_display = sys.platform == "darwin" or os.environ.get("DISPLAY") or os.environ.get(
-        "WAYLAND_DISPLAY"
+    has_display = (
+        sys.platform == "darwin" or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
     )
     # Without a display webbrowser may start a text browser in this terminal.
     if open_browser and has_display:

@@ -198,7 +198,6 @@ def _base_env() -> dict[str, str]:
 def child_env(settings: Settings, token: str) -> dict[str, str]:
     """Environment shared by every process of the stack."""
     env = _base_env()
-    env.update(settings.extra_env)
     env.update(
         {
             "PARLEY_STATE_DIR": str(settings.state_dir),
@@ -216,6 +215,7 @@ def child_env(settings: Settings, token: str) -> dict[str, str]:
             "SANIC_HOST": settings.host,
         }
     )
+    env.update(settings.extra_env)  # a caller's explicit settings win
     return env
 
 

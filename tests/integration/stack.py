@@ -1,0 +1,92 @@
+"""Start the real stack (Rasa server, action server, other services) for a test.
+
+    with start_stack() as stack:
+        replies = stack.send("customer-1", "hi")
+
+Each stack gets free ports and its own state folder; the trained model is shared
+(trained once, cached by content hash like `make run`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tempfile
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from scripts.stack import Settings, Stack, ensure_model, free_port
+
+
+@dataclasses.dataclass
+class RunningStack:
+    stack: Stack
+    state_dir: Path
+
+    @property
+    def rasa_url(self) -> str:
+        return self.stack.rasa_url
+
+    @property
+    def token(self) -> str:
+        return self.stack.token
+
+    @property
+    def env(self) -> dict[str, str]:
+        return self.stack.env
+
+    @property
+    def settings(self) -> Settings:
+        return self.stack.settings
+
+    def send(
+        self, sender_id: str, text: str, metadata: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """One customer message over Rasa's REST channel; returns the bot's replies."""
+        body: dict[str, Any] = {"sender": sender_id, "message": text}
+        if metadata is not None:
+            body["metadata"] = metadata
+        return _request("POST", f"{self.rasa_url}/webhooks/rest/webhook", body)
+
+    def tracker(self, sender_id: str) -> dict[str, Any]:
+        """The conversation as Rasa stores it (HTTP API, with the auth token)."""
+        query = urllib.parse.urlencode({"token": self.token})
+        sender = urllib.parse.quote(sender_id, safe="")
+        return _request("GET", f"{self.rasa_url}/conversations/{sender}/tracker?{query}")
+
+
+def _request(method: str, url: str, body: Any = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read() or b"null")
+
+
+@contextmanager
+def start_stack(extra_env: dict[str, str] | None = None) -> Iterator[RunningStack]:
+    """Train if needed, start everything on free ports, stop it all afterwards."""
+    with tempfile.TemporaryDirectory(prefix="parley-stack-") as tmp:
+        base = Settings.from_env({})
+        settings = dataclasses.replace(
+            base,
+            state_dir=Path(tmp),
+            rasa_port=free_port(),
+            actions_port=free_port(),
+            web_port=free_port(),
+            handoff_port=free_port(),
+            rasa_token="test-token",
+            extra_env=dict(extra_env or {}),
+        )
+        model = ensure_model(settings)
+        stack = Stack(settings)
+        try:
+            stack.start(model)
+            yield RunningStack(stack, Path(tmp))
+        finally:
+            stack.stop()
