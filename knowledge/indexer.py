@@ -1,0 +1,205 @@
+"""Incremental, atomic indexing of the knowledge folder."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from langchain_chroma import Chroma
+from tqdm import tqdm
+
+from knowledge.articles import ArticleError, list_article_files, parse_article
+from knowledge.chunking import Chunk, chunk_article
+from knowledge.store import FileEntry, Manifest
+
+BATCH = 64
+
+
+@dataclass
+class IndexReport:
+    scanned: int = 0
+    unchanged: int = 0
+    indexed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    embedded_chunks: int = 0
+    errors: list[ArticleError] = field(default_factory=list)
+    warnings: list[ArticleError] = field(default_factory=list)
+    generation: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.indexed or self.removed)
+
+
+@contextlib.contextmanager
+def index_lock(index_dir: Path) -> Iterator[None]:
+    """One writer at a time (bot process, CLI) per index folder."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / "index.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+class Indexer:
+    def __init__(self, folder: Path, store: Chroma, manifest: Manifest, index_dir: Path) -> None:
+        self.folder = folder
+        self.store = store
+        self.manifest = manifest
+        self.index_dir = index_dir
+
+    def _cleanup_pending(self) -> None:
+        """Remove chunks written by a run that died before switching the manifest."""
+        raw = self.manifest.get_meta("pending")
+        if not raw:
+            return
+        pending = set(json.loads(raw))
+        live = {cid for e in self.manifest.files().values() for cid in e.chunk_ids}
+        orphans = sorted(pending - live)
+        if orphans:
+            self.store.delete(ids=orphans)
+        self.manifest.set_meta("pending", "")
+
+    def sync(
+        self, only: Iterable[str] | None = None, progress: bool = False, force: bool = False
+    ) -> IndexReport:
+        """Bring the index in line with the folder.
+
+        `only`: relative paths known to have changed (from the watcher); None scans everything.
+        A file that became unreadable keeps its last good version in the index (and is reported).
+        """
+        with index_lock(self.index_dir):
+            return self._sync(only, progress, force)
+
+    def _sync(self, only: Iterable[str] | None, progress: bool, force: bool) -> IndexReport:
+        report = IndexReport()
+        self._cleanup_pending()
+        known = self.manifest.files()
+        if only is None:
+            on_disk = {
+                p.relative_to(self.folder).as_posix(): p for p in list_article_files(self.folder)
+            }
+            candidates = sorted(on_disk)
+            gone = [p for p in known if p not in on_disk]
+        else:
+            listed = {
+                p.relative_to(self.folder).as_posix() for p in list_article_files(self.folder)
+            }
+            candidates, gone = [], []
+            for rel in sorted(set(only)):
+                if rel in listed:
+                    candidates.append(rel)
+                elif rel in known:
+                    gone.append(rel)
+            on_disk = {rel: self.folder / rel for rel in candidates}
+        report.scanned = len(candidates)
+
+        upserts: list[FileEntry] = []
+        touch: list[FileEntry] = []
+        new_chunks: list[Chunk] = []
+        for rel in tqdm(candidates, desc="reading", unit="file", disable=not progress, leave=False):
+            path = on_disk[rel]
+            try:
+                st = path.stat()
+            except OSError:
+                if rel in known:
+                    gone.append(rel)
+                continue
+            old = known.get(rel)
+            if not force and old and old.mtime_ns == st.st_mtime_ns and old.size == st.st_size:
+                report.unchanged += 1
+                continue
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                report.errors.append(ArticleError(rel, 1, f"cannot read the file: {exc.strerror}"))
+                continue
+            article, problems = parse_article(rel, data)
+            if article is None:
+                report.errors.extend(problems)
+                continue
+            report.warnings.extend(problems)
+            if not force and old and old.version == article.content_hash:
+                touch.append(
+                    FileEntry(
+                        rel,
+                        old.version,
+                        old.title,
+                        old.url,
+                        old.updated,
+                        old.chunk_ids,
+                        st.st_mtime_ns,
+                        st.st_size,
+                    )
+                )
+                report.unchanged += 1
+                continue
+            chunks = chunk_article(article)
+            new_chunks.extend(chunks)
+            upserts.append(
+                FileEntry(
+                    rel,
+                    article.content_hash,
+                    article.title,
+                    article.url,
+                    article.updated,
+                    tuple(c.id for c in chunks),
+                    st.st_mtime_ns,
+                    st.st_size,
+                )
+            )
+
+        # Embed only chunks the store does not hold yet (ids are content-addressed).
+        wanted = {c.id: c for c in new_chunks}
+        existing: set[str] = set()
+        ids = list(wanted)
+        for s in range(0, len(ids), 500):
+            existing.update(self.store.get(ids=ids[s : s + 500], include=[])["ids"])
+        missing = [c for cid, c in wanted.items() if cid not in existing]
+        if missing:
+            self.manifest.set_meta("pending", json.dumps([c.id for c in missing]))
+        bar = tqdm(total=len(missing), desc="embedding", unit="chunk", disable=not progress)
+        for s in range(0, len(missing), BATCH):
+            batch = missing[s : s + BATCH]
+            self.store.add_texts(
+                texts=[c.embed_text for c in batch],
+                metadatas=[c.metadata() for c in batch],
+                ids=[c.id for c in batch],
+            )
+            bar.update(len(batch))
+        bar.close()
+        report.embedded_chunks = len(missing)
+
+        gone = sorted(set(gone))
+        report.generation = self.manifest.commit(upserts, gone, touch)  # the atomic switch
+        self.manifest.set_meta("pending", "")
+        report.indexed = [e.path for e in upserts]
+        report.removed = gone
+
+        # Old versions' chunks are garbage now; drop those no live article still uses.
+        live_now = {cid for e in upserts for cid in e.chunk_ids}
+        stale: set[str] = set()
+        for rel in [e.path for e in upserts] + gone:
+            if rel in known:
+                stale.update(known[rel].chunk_ids)
+        stale -= live_now
+        if stale:
+            self.store.delete(ids=sorted(stale))
+        return report
+
+
+def relative_to(folder: Path, changed: Iterable[str]) -> list[str]:
+    out = []
+    root = os.path.realpath(folder)
+    for p in changed:
+        real = os.path.realpath(p)
+        if real.startswith(root + os.sep):
+            out.append(Path(os.path.relpath(real, root)).as_posix())
+    return out

@@ -1,0 +1,181 @@
+"""The answerer as one long-lived object: loads once, keeps the index fresh, answers questions.
+
+Hot reload: a watcher thread follows the knowledge folder and re-indexes changed files
+incrementally (debounced); the retriever re-reads the manifest's live-version map whenever its
+generation moves, so a saved article is served within about a second, with no restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+
+from knowledge.answer import Answer, abstain, extractive_answer
+from knowledge.embeddings import make_embeddings, shared_encoder
+from knowledge.indexer import Indexer, IndexReport, relative_to
+from knowledge.retriever import Retriever
+from knowledge.settings import KnowledgeSettings
+from knowledge.store import open_vectorstore
+from knowledge.text import clean_question
+
+log = logging.getLogger(__name__)
+LLM_DEADLINE = 3.0  # seconds from question to answer on the LLM path, fallback included
+
+
+class KnowledgeService:
+    def __init__(self, settings: KnowledgeSettings, chat_model=None) -> None:
+        self.settings = settings
+        self.embeddings, name = make_embeddings(settings)
+        self.store, self.manifest = open_vectorstore(settings, self.embeddings, name)
+        self.indexer = Indexer(
+            settings.knowledge_dir, self.store, self.manifest, settings.index_dir
+        )
+        self.retriever = Retriever(
+            self.store, self.manifest, self.embeddings, settings.title_weight
+        )
+        self.chat = chat_model
+        if self.chat is None and settings.llm_enabled:
+            from knowledge.llm import make_chat_model
+
+            self.chat = make_chat_model(settings)
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kb-llm")
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self.ready = threading.Event()
+        self.last_report: IndexReport | None = None
+
+    # -- indexing -------------------------------------------------------------------------
+    def sync(self, only: list[str] | None = None, progress: bool = False) -> IndexReport:
+        report = self.indexer.sync(only=only, progress=progress)
+        self.last_report = report
+        for e in report.errors:
+            log.warning("knowledge: %s (last good version kept if any)", e)
+        self.retriever.refresh()
+        return report
+
+    def start(self, watch: bool | None = None) -> None:
+        """Initial sync, then (optionally) the folder watcher, both in a background thread."""
+        if self.manifest.generation() > 0:
+            self.ready.set()  # serve the last good index while catching up
+        watch = self.settings.watch if watch is None else watch
+        self._watcher = threading.Thread(
+            target=self._run, args=(watch,), daemon=True, name="kb-watch"
+        )
+        self._watcher.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._watcher:
+            self._watcher.join(timeout=5)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _run(self, watch: bool) -> None:
+        try:
+            self.sync()
+        except Exception:  # the bot must keep serving the last good index
+            log.exception("knowledge: initial indexing failed")
+        finally:
+            self.ready.set()
+        if not watch:
+            return
+        from watchfiles import watch as watch_files
+
+        folder = self.settings.knowledge_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        while not self._stop.is_set():
+            try:
+                for changes in watch_files(
+                    folder,
+                    stop_event=self._stop,
+                    debounce=150,
+                    step=50,
+                    rust_timeout=1000,
+                    yield_on_timeout=True,
+                ):
+                    self.retriever.refresh()  # another process may have re-indexed
+                    if not changes:
+                        continue
+                    paths = [p for _, p in changes]
+                    rel = relative_to(folder, paths)
+                    # Folder renames/deletes arrive as directory events: rescan everything.
+                    only = rel if all("." in r.rsplit("/", 1)[-1] for r in rel) and rel else None
+                    try:
+                        report = self.sync(only=only)
+                        if report.changed:
+                            log.info(
+                                "knowledge: re-indexed %s, removed %s",
+                                report.indexed,
+                                report.removed,
+                            )
+                    except Exception:
+                        log.exception("knowledge: re-indexing failed; serving the last good index")
+            except Exception:
+                log.exception("knowledge: watcher stopped; restarting it")
+                time.sleep(1)
+
+    # -- answering ------------------------------------------------------------------------
+    def answer(self, raw_question: str) -> Answer:
+        question = clean_question(raw_question)
+        if not question:
+            return abstain([])
+        self.ready.wait(timeout=30)
+        hits = self.retriever.search(question)
+        if not hits or hits[0].score < self.settings.min_score:
+            return abstain(hits)
+        encoder = shared_encoder() if not self.settings.openai_embeddings else None
+        qvec = None
+        if encoder is not None:
+            import numpy as np
+
+            qvec = np.asarray(self.embeddings.embed_query(question), dtype=np.float32)
+        fallback = self._extractive(question, qvec, hits)
+        if self.chat is None:
+            return fallback
+        from knowledge.llm import generate
+
+        future = self._pool.submit(generate, self.chat, question, hits)
+        try:
+            generated = future.result(timeout=LLM_DEADLINE - 0.3)
+        except FutureTimeout:
+            log.warning("knowledge: the language model timed out; extractive answer used")
+            return fallback
+        except Exception as exc:
+            log.warning(
+                "knowledge: the language model failed (%s); extractive answer used",
+                type(exc).__name__,
+            )
+            return fallback
+        return generated or fallback
+
+    def _extractive(self, question: str, qvec, hits) -> Answer:
+        if qvec is None:  # OpenAI embeddings: no local encoder for sentence trimming
+            from knowledge.answer import Answer as _A
+            from knowledge.answer import citation_line
+
+            top = hits[0]
+            src = [top.source()]
+            return _A(
+                "kb",
+                f"{top.passages[0].text}\n\n{citation_line(src)}",
+                src,
+                [h.source() for h in hits[:3]],
+            )
+        enc = shared_encoder()
+        return extractive_answer(qvec, hits, lambda s: enc.encode(s))
+
+
+_SERVICE: KnowledgeService | None = None
+_SERVICE_LOCK = threading.Lock()
+
+
+def get_service() -> KnowledgeService:
+    """The process-wide service, created and started on first use."""
+    global _SERVICE
+    with _SERVICE_LOCK:
+        if _SERVICE is None:
+            _SERVICE = KnowledgeService(KnowledgeSettings.from_env())
+            _SERVICE.start()
+        return _SERVICE

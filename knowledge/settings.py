@@ -1,0 +1,73 @@
+"""Settings of the knowledge answerer, read once from environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+# Article score = TITLE_WEIGHT * sim(question, title)
+#               + (1 - TITLE_WEIGHT) * max sim(question, passage).
+# Tuned on the tuning half of StackFAQ (bench/knowledge_retrieval.py, results in bench/results/).
+DEFAULT_TITLE_WEIGHT = 0.5
+# Below this article score the bot abstains. Calibrated on the calibration split of the labelled
+# answer-quality set (bench/knowledge_answer_quality.py).
+DEFAULT_MIN_SCORE = 0.5
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class KnowledgeSettings:
+    knowledge_dir: Path = Path("knowledge/articles")
+    state_dir: Path = Path("var")
+    chroma_host: str = ""
+    chroma_port: int = 8000
+    collection: str = "parley_kb"
+    title_weight: float = DEFAULT_TITLE_WEIGHT
+    min_score: float = DEFAULT_MIN_SCORE
+    watch: bool = True
+    openai_api_key: str = ""
+    openai_base_url: str = ""
+    openai_model: str = "gpt-4o-mini"
+    openai_embeddings: bool = False
+    openai_embedding_model: str = "text-embedding-3-small"
+    llm_timeout: float = 2.5
+
+    @property
+    def index_dir(self) -> Path:
+        return self.state_dir / "index"
+
+    @property
+    def llm_enabled(self) -> bool:
+        return bool(self.openai_api_key)
+
+    @classmethod
+    def from_env(cls) -> KnowledgeSettings:
+        env = os.environ
+        return cls(
+            knowledge_dir=Path(env.get("KNOWLEDGE_DIR") or "knowledge/articles"),
+            state_dir=Path(env.get("PARLEY_STATE_DIR") or "var"),
+            chroma_host=env.get("CHROMA_HOST", "").strip(),
+            chroma_port=int(env.get("CHROMA_PORT") or 8000),
+            collection=env.get("KNOWLEDGE_COLLECTION") or "parley_kb",
+            title_weight=_float("KNOWLEDGE_TITLE_WEIGHT", DEFAULT_TITLE_WEIGHT),
+            min_score=_float("KNOWLEDGE_MIN_SCORE", DEFAULT_MIN_SCORE),
+            watch=(env.get("KNOWLEDGE_WATCH", "1").strip().lower() not in {"0", "false", "no"}),
+            openai_api_key=env.get("OPENAI_API_KEY", "").strip(),
+            openai_base_url=env.get("OPENAI_BASE_URL", "").strip(),
+            openai_model=env.get("OPENAI_MODEL") or "gpt-4o-mini",
+            openai_embeddings=(
+                env.get("KNOWLEDGE_EMBEDDINGS", "local").strip().lower() == "openai"
+            ),
+            openai_embedding_model=env.get("OPENAI_EMBEDDING_MODEL") or "text-embedding-3-small",
+            llm_timeout=_float("OPENAI_TIMEOUT", 2.5),
+        )

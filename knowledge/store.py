@@ -1,0 +1,133 @@
+"""Where the index lives: a Chroma collection (vectors) plus a small SQLite manifest.
+
+The manifest says which version of each article is live and which chunk ids belong to it.
+Chunk ids are content-addressed, so a new version's chunks are written next to the old ones;
+one SQLite transaction then switches the manifest, and only afterwards are the old chunks
+deleted. Readers only trust chunks the manifest lists, so an interrupted or failed run never
+replaces the last good index.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import chromadb
+from chromadb.config import Settings as ChromaSettings
+from langchain_chroma import Chroma
+from langchain_core.embeddings import Embeddings
+
+from knowledge.settings import KnowledgeSettings
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    path: str
+    version: str
+    title: str
+    url: str
+    updated: str
+    chunk_ids: tuple[str, ...]
+    mtime_ns: int
+    size: int
+
+
+class Manifest:
+    def __init__(self, db_path: Path) -> None:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        self.db_path = db_path
+        self._local = threading.local()
+        with self._conn() as c:
+            c.execute("PRAGMA journal_mode=WAL")
+            c.execute(
+                "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, version TEXT, "
+                "title TEXT, url TEXT, updated TEXT, chunk_ids TEXT, "
+                "mtime_ns INTEGER, size INTEGER)"
+            )
+            c.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.db_path, timeout=30)
+            self._local.conn = conn
+        return conn
+
+    def generation(self) -> int:
+        row = self._conn().execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._conn().execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._conn() as c:
+            c.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def files(self) -> dict[str, FileEntry]:
+        rows = self._conn().execute("SELECT * FROM files").fetchall()
+        return {
+            r[0]: FileEntry(r[0], r[1], r[2], r[3], r[4], tuple(json.loads(r[5])), r[6], r[7])
+            for r in rows
+        }
+
+    def versions(self) -> dict[str, str]:
+        return dict(self._conn().execute("SELECT path, version FROM files").fetchall())
+
+    def commit(
+        self, upserts: list[FileEntry], deletes: list[str], touch_only: list[FileEntry]
+    ) -> int:
+        """Atomically apply one index run; returns the new generation."""
+        conn = self._conn()
+        with conn:
+            for e in upserts + touch_only:
+                conn.execute(
+                    "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?)",
+                    (
+                        e.path,
+                        e.version,
+                        e.title,
+                        e.url,
+                        e.updated,
+                        json.dumps(list(e.chunk_ids)),
+                        e.mtime_ns,
+                        e.size,
+                    ),
+                )
+            for p in deletes:
+                conn.execute("DELETE FROM files WHERE path=?", (p,))
+            gen = self.generation() + (1 if upserts or deletes else 0)
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (str(gen),))
+        return gen
+
+
+def make_client(settings: KnowledgeSettings) -> chromadb.ClientAPI:
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_host:
+        return chromadb.HttpClient(
+            host=settings.chroma_host, port=settings.chroma_port, settings=chroma_settings
+        )
+    path = settings.index_dir / "chroma"
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+def open_vectorstore(
+    settings: KnowledgeSettings,
+    embeddings: Embeddings,
+    embedder_name: str,
+    client: chromadb.ClientAPI | None = None,
+) -> tuple[Chroma, Manifest]:
+    name = f"{settings.collection}_{embedder_name}"
+    store = Chroma(
+        collection_name=name,
+        embedding_function=embeddings,
+        client=client or make_client(settings),
+        collection_configuration={"hnsw": {"space": "cosine"}},
+    )
+    manifest = Manifest(settings.index_dir / f"manifest-{name}.sqlite")
+    return store, manifest
