@@ -1,16 +1,31 @@
-"""The customer wants a person: hand the conversation over and keep the bot quiet."""
+"""The customer gets a person: open a handoff with the full packet and keep the bot quiet."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ConversationPaused, EventType
 from rasa_sdk.executor import CollectingDispatcher
 
-PERSON_WILL_FOLLOW_UP = (
-    "I've asked a person from our support team to take over. They will reply here; "
-    "until then I'll stay quiet."
+from handoff.client import get_client
+from handoff.packet import collect_packet
+from handoff.service import QUEUED_NOTICE
+from handoff.triggers import ABSTENTIONS, FRUSTRATION, LOOP, SENSITIVE, explain, load_config
+
+log = logging.getLogger(__name__)
+
+OPENERS = {
+    ABSTENTIONS: "I'm sorry I couldn't help with that. ",
+    FRUSTRATION: "I'm sorry this has been frustrating. ",
+    LOOP: "It looks like I'm not getting this right. ",
+    SENSITIVE: "This is something a person from our team should handle. ",
+}
+UNAVAILABLE = (
+    "I'm sorry, I couldn't reach our support team just now. Please try again in a few "
+    "minutes; I'm still here for anything I can answer."
 )
 
 
@@ -21,5 +36,18 @@ class ActionHumanHandoff(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        dispatcher.utter_message(text=PERSON_WILL_FOLLOW_UP)
+        events = list(tracker.events)
+        trigger = explain(events, load_config())
+        packet = collect_packet(
+            events, tracker.slots, trigger.kind, trigger.confidence, trigger.detail
+        )
+        try:
+            await asyncio.to_thread(
+                get_client().open_handoff, tracker.sender_id, packet, events
+            )
+        except Exception:  # noqa: BLE001 - the customer must never see an exception
+            log.exception("could not open a handoff for %s", tracker.sender_id)
+            dispatcher.utter_message(text=UNAVAILABLE)
+            return []
+        dispatcher.utter_message(text=OPENERS.get(trigger.kind, "") + QUEUED_NOTICE)
         return [ConversationPaused()]

@@ -12,15 +12,18 @@ from sqlalchemy.orm import Session, sessionmaker
 from handoff.models import Base
 
 
-def make_engine(url: str) -> Engine:
-    """Create the engine; SQLite gets WAL so several processes can read while one writes."""
+def make_engine(url: str, wal: bool = True) -> Engine:
+    """Create the engine; SQLite gets WAL so several processes can read while one writes.
+
+    `wal=False` is for databases another program owns (Rasa's): we only read them and
+    leave their journal mode alone."""
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     kwargs: dict = {}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
     engine = create_engine(url, **kwargs)
-    if url.startswith("sqlite"):
+    if url.startswith("sqlite") and wal:
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]

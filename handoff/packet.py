@@ -52,10 +52,12 @@ def collect_packet(
 ) -> dict[str, Any]:
     """Build the packet from raw Rasa tracker events (as the action server receives them)."""
     slots = slots or {}
+    metadata: dict[str, Any] = {}
+    if isinstance(slots.get("session_started_metadata"), dict):
+        metadata.update(slots["session_started_metadata"])
     transcript: list[dict[str, Any]] = []
     intents: dict[str, float] = {}
     sources: dict[str, dict[str, Any]] = {}
-    metadata: dict[str, Any] = {}
     last_ts = 0.0
     answer_type = ""
     pending_sources: list[dict[str, Any]] = []

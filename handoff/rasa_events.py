@@ -1,9 +1,10 @@
-"""Tail Rasa's SQL event broker table: customer messages written while the bot is paused
-reach the Slack thread, and every event keeps the ledger's timestamps current.
+"""Tail Rasa's event log: customer messages written while the bot is paused reach the
+Slack thread, and every event keeps the ledger's timestamps current.
 
-Rasa (endpoints.yml `event_broker: type: SQL`) appends every tracker event to a table
-`events(id, sender_id, data)`. The read position is stored in the handoff database, so a
-restart resumes where it stopped; message keys make a replay harmless."""
+Rasa appends every conversation event to a table `events(id, sender_id, data)`: its SQL
+event broker (endpoints.yml `event_broker: type: SQL`) and its SQL tracker store both
+have that shape, so either can be tailed. The read position is stored in the handoff
+database, so a restart resumes where it stopped; message keys make a replay harmless."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ class RasaEventTail:
     def __init__(
         self, events_db_url: str, db: Database, service: HandoffService, poll_seconds: float = 0.2
     ) -> None:
-        self.engine = make_engine(events_db_url)
+        self.engine = make_engine(events_db_url, wal=False)
         self.db = db
         self.service = service
         self.poll_seconds = poll_seconds

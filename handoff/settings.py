@@ -33,6 +33,16 @@ def _float(env: dict[str, str], name: str, default: float) -> float:
         raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
 
 
+def _events_db_url(env: dict[str, str], state_dir: Path) -> str:
+    """Where Rasa's event log is read from: an `events(id, sender_id, data)` table written
+    by Rasa's SQL event broker, or, with no broker configured, Rasa's SQL tracker store
+    (same columns). Set RASA_EVENTS_DB_URL to empty to switch the relay off."""
+    if "RASA_EVENTS_DB_URL" in env:
+        return env["RASA_EVENTS_DB_URL"]
+    tracker_db = env.get("RASA_TRACKER_DB") or str(state_dir / "tracker.db")
+    return f"sqlite:///{tracker_db}"
+
+
 @dataclass(frozen=True)
 class Settings:
     state_dir: Path
@@ -78,9 +88,7 @@ class Settings:
             internal_token=env.get("HANDOFF_INTERNAL_TOKEN", ""),
             rasa_url=(env.get("RASA_URL") or "http://localhost:5005").rstrip("/"),
             rasa_token=env.get("RASA_TOKEN", ""),
-            rasa_events_db_url=env.get(
-                "RASA_EVENTS_DB_URL", f"sqlite:///{state_dir / 'rasa_events.db'}"
-            ),
+            rasa_events_db_url=_events_db_url(env, state_dir),
             slack_bot_token=env.get("SLACK_BOT_TOKEN", ""),
             slack_signing_secret=env.get("SLACK_SIGNING_SECRET", ""),
             slack_app_token=env.get("SLACK_APP_TOKEN", ""),

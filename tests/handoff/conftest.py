@@ -22,8 +22,13 @@ def service(db: Database) -> HandoffService:
 
 def sample_packet(trigger: str = "explicit_request", until: float = 100.0) -> dict:
     return {
-        "customer": {"name": "Maria", "email": "maria@example.com", "page_url": "", "locale": "en",
-                     "metadata": {}},
+        "customer": {
+            "name": "Maria",
+            "email": "maria@example.com",
+            "page_url": "",
+            "locale": "en",
+            "metadata": {},
+        },
         "language": "en",
         "trigger": trigger,
         "confidence": 0.97,

@@ -53,8 +53,9 @@ def running(settings: Settings) -> Iterator[HandoffServer]:
         server.stop()
 
 
-def signed_post(server: HandoffServer, body: str, content_type: str,
-                secret: str = SIGNING_SECRET) -> httpx.Response:
+def signed_post(
+    server: HandoffServer, body: str, content_type: str, secret: str = SIGNING_SECRET
+) -> httpx.Response:
     ts = str(int(time.time()))
     signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
     return httpx.post(
@@ -101,13 +102,21 @@ def button(user: str, action_id: str, value: str, message_ts: str) -> dict[str, 
         "channel": {"id": CHANNEL},
         "container": {"type": "message", "message_ts": message_ts, "channel_id": CHANNEL},
         "message": {"ts": message_ts, "type": "message"},
-        "actions": [{"type": "button", "action_id": action_id, "block_id": "handoff_actions",
-                     "value": value, "action_ts": str(time.time())}],
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": "handoff_actions",
+                "value": value,
+                "action_ts": str(time.time()),
+            }
+        ],
     }
 
 
-def resolve_submission(user: str, handoff_id: int, outcome: str, after: str = "hand_back",
-                       note: str = "") -> dict[str, Any]:
+def resolve_submission(
+    user: str, handoff_id: int, outcome: str, after: str = "hand_back", note: str = ""
+) -> dict[str, Any]:
     return {
         "type": "view_submission",
         "team": {"id": "T1"},
@@ -120,13 +129,17 @@ def resolve_submission(user: str, handoff_id: int, outcome: str, after: str = "h
             "type": "modal",
             "callback_id": "handoff_resolve_modal",
             "private_metadata": str(handoff_id),
-            "state": {"values": {
-                "outcome": {"value": {"type": "static_select",
-                                      "selected_option": {"value": outcome}}},
-                "after": {"value": {"type": "radio_buttons",
-                                    "selected_option": {"value": after}}},
-                "note": {"value": {"type": "plain_text_input", "value": note}},
-            }},
+            "state": {
+                "values": {
+                    "outcome": {
+                        "value": {"type": "static_select", "selected_option": {"value": outcome}}
+                    },
+                    "after": {
+                        "value": {"type": "radio_buttons", "selected_option": {"value": after}}
+                    },
+                    "note": {"value": {"type": "plain_text_input", "value": note}},
+                }
+            },
         },
     }
 
@@ -140,7 +153,9 @@ def broker_event(db_path: Path, sender: str, event: dict[str, Any]) -> None:
         "CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, sender_id VARCHAR(255), "
         "data TEXT)"
     )
-    con.execute("INSERT INTO events (sender_id, data) VALUES (?, ?)",
-                (sender, json.dumps({"sender_id": sender, **event})))
+    con.execute(
+        "INSERT INTO events (sender_id, data) VALUES (?, ?)",
+        (sender, json.dumps({"sender_id": sender, **event})),
+    )
     con.commit()
     con.close()

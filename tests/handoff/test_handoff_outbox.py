@@ -30,8 +30,7 @@ def make_due(service: HandoffService) -> None:
 
 def test_retries_honour_retry_after_and_deliver_once(service: HandoffService) -> None:
     hid = service.open_handoff("c1", sample_packet()).handoff_id
-    slack = FakeSlack([DeliveryError("503", ambiguous=True),
-                       DeliveryError("429", retry_after=30)])
+    slack = FakeSlack([DeliveryError("503", ambiguous=True), DeliveryError("429", retry_after=30)])
     worker = OutboxWorker(service.db, rasa=None, slack=slack, base_delay=0.01)
     assert worker.run_once(targets=("slack",)) == 0
     make_due(service)

@@ -11,22 +11,52 @@ from handoff.packet import (
 )
 
 EVENTS = [
-    {"event": "session_started", "timestamp": 1.0,
-     "metadata": {"page_url": "https://shop.example/orders", "locale": "de-DE"}},
-    {"event": "user", "timestamp": 2.0, "text": "where is my parcel <!channel>",
-     "parse_data": {"intent": {"name": "out_of_scope", "confidence": 0.41}},
-     "metadata": {"name": "Maria <@U999>", "email": "maria@example.com", "plan": "gold"}},
+    {
+        "event": "session_started",
+        "timestamp": 1.0,
+        "metadata": {"page_url": "https://shop.example/orders", "locale": "de-DE"},
+    },
+    {
+        "event": "user",
+        "timestamp": 2.0,
+        "text": "where is my parcel <!channel>",
+        "parse_data": {"intent": {"name": "out_of_scope", "confidence": 0.41}},
+        "metadata": {"name": "Maria <@U999>", "email": "maria@example.com", "plan": "gold"},
+    },
     {"event": "action", "timestamp": 2.1, "name": "action_answer_from_knowledge"},
-    {"event": "bot", "timestamp": 2.2, "text": "Parcels take 3-5 days.",
-     "data": {"custom": {"answer_type": "kb", "sources": [
-         {"path": "shipping/times.md", "title": "Shipping times", "url": "https://h/s",
-          "score": 0.81}]}}},
-    {"event": "slot", "timestamp": 2.3, "name": "kb_sources",
-     "value": [{"path": "orders/tracking.md", "title": "Tracking", "url": "https://h/t",
-                "score": 0.2}]},
+    {
+        "event": "bot",
+        "timestamp": 2.2,
+        "text": "Parcels take 3-5 days.",
+        "data": {
+            "custom": {
+                "answer_type": "kb",
+                "sources": [
+                    {
+                        "path": "shipping/times.md",
+                        "title": "Shipping times",
+                        "url": "https://h/s",
+                        "score": 0.81,
+                    }
+                ],
+            }
+        },
+    },
+    {
+        "event": "slot",
+        "timestamp": 2.3,
+        "name": "kb_sources",
+        "value": [
+            {"path": "orders/tracking.md", "title": "Tracking", "url": "https://h/t", "score": 0.2}
+        ],
+    },
     {"event": "slot", "timestamp": 2.3, "name": "kb_answer_type", "value": "abstain"},
-    {"event": "user", "timestamp": 3.0, "text": "I want a human",
-     "parse_data": {"intent": {"name": "human_handoff", "confidence": 0.98}}},
+    {
+        "event": "user",
+        "timestamp": 3.0,
+        "text": "I want a human",
+        "parse_data": {"intent": {"name": "human_handoff", "confidence": 0.98}},
+    },
 ]
 
 

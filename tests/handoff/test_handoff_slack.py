@@ -39,8 +39,12 @@ def rasa():
 
 
 def action_ids(message: dict) -> list[str]:
-    return [e["action_id"] for b in message.get("blocks") or [] if b["type"] == "actions"
-            for e in b["elements"]]
+    return [
+        e["action_id"]
+        for b in message.get("blocks") or []
+        if b["type"] == "actions"
+        for e in b["elements"]
+    ]
 
 
 def test_claim_reply_relay_resolve(tmp_path: Path, slack: MockSlack, rasa: FakeRasa) -> None:
@@ -68,30 +72,56 @@ def test_claim_reply_relay_resolve(tmp_path: Path, slack: MockSlack, rasa: FakeR
         assert server.service.get(hid).agent_id == "U_ANA"
 
         # A customer message logged by Rasa while paused reaches the thread, escaped.
-        broker_event(tmp_path / "rasa_events.db", "cust-1",
-                     {"event": "user", "text": "<!channel> still waiting <@U_BO>",
-                      "timestamp": time.time()})
+        broker_event(
+            tmp_path / "rasa_events.db",
+            "cust-1",
+            {"event": "user", "text": "<!channel> still waiting <@U_BO>", "timestamp": time.time()},
+        )
         thread = slack.wait_for(
             lambda: [m for m in slack.thread(CHANNEL, packet["ts"]) if "Customer" in m["text"]]
         )
         assert thread[0]["text"] == "*Customer:* &lt;!channel&gt; still waiting &lt;@U_BO&gt;"
 
         # The owner's thread reply reaches the customer, converted from mrkdwn.
-        r = event(server, {"type": "message", "channel": CHANNEL, "user": "U_ANA",
-                           "text": "*Sorry!* see <https://help.example/t|tracking>",
-                           "ts": "1700000100.000001", "thread_ts": packet["ts"],
-                           "channel_type": "channel"})
+        r = event(
+            server,
+            {
+                "type": "message",
+                "channel": CHANNEL,
+                "user": "U_ANA",
+                "text": "*Sorry!* see <https://help.example/t|tracking>",
+                "ts": "1700000100.000001",
+                "thread_ts": packet["ts"],
+                "channel_type": "channel",
+            },
+        )
         assert r.status_code == 200
         slack.wait_for(lambda: len(rasa.bot_texts("cust-1")) == 2)
         assert rasa.bot_texts("cust-1")[1] == "**Sorry!** see [tracking](https://help.example/t)"
         # Slack retries an event it thinks was lost: the customer still gets it once.
-        event(server, {"type": "message", "channel": CHANNEL, "user": "U_ANA",
-                       "text": "*Sorry!* see <https://help.example/t|tracking>",
-                       "ts": "1700000100.000001", "thread_ts": packet["ts"]})
+        event(
+            server,
+            {
+                "type": "message",
+                "channel": CHANNEL,
+                "user": "U_ANA",
+                "text": "*Sorry!* see <https://help.example/t|tracking>",
+                "ts": "1700000100.000001",
+                "thread_ts": packet["ts"],
+            },
+        )
         # Another agent's thread message stays internal.
-        event(server, {"type": "message", "channel": CHANNEL, "user": "U_BO",
-                       "text": "internal: VIP customer", "ts": "1700000101.000001",
-                       "thread_ts": packet["ts"]})
+        event(
+            server,
+            {
+                "type": "message",
+                "channel": CHANNEL,
+                "user": "U_BO",
+                "text": "internal: VIP customer",
+                "ts": "1700000101.000001",
+                "thread_ts": packet["ts"],
+            },
+        )
         slack.wait_for(lambda: len(slack.ephemeral) == 2)
         time.sleep(0.2)
         assert len(rasa.bot_texts("cust-1")) == 2
@@ -124,8 +154,9 @@ def test_bad_signature_is_rejected(tmp_path: Path, slack: MockSlack, rasa: FakeR
     with running(settings_for(tmp_path, slack, rasa)) as server:
         hid = server.service.open_handoff("cust-2", sample_packet()).handoff_id
         packet = slack.wait_for(lambda: slack.top_level(CHANNEL))[0]
-        r = interaction(server, button("U_ANA", "handoff_claim", str(hid), packet["ts"]),
-                        secret="wrong-secret")
+        r = interaction(
+            server, button("U_ANA", "handoff_claim", str(hid), packet["ts"]), secret="wrong-secret"
+        )
         assert r.status_code == 401
         assert server.service.get(hid).state == "queued"
 
@@ -171,13 +202,14 @@ def test_restart_mid_handoff_loses_nothing(
         server.service.open_handoff("cust-5", sample_packet())
         slack.wait_for(lambda: len(slack.calls("chat.postMessage")) >= 1)
     # Down while Slack was failing; meanwhile the customer wrote (Rasa logged it).
-    broker_event(tmp_path / "rasa_events.db", "cust-5",
-                 {"event": "user", "text": "hello?", "timestamp": time.time()})
+    broker_event(
+        tmp_path / "rasa_events.db",
+        "cust-5",
+        {"event": "user", "text": "hello?", "timestamp": time.time()},
+    )
     slack.failures.clear()
     with running(settings):
         packet = slack.wait_for(lambda: slack.top_level(CHANNEL), timeout=15)[0]
         slack.wait_for(lambda: slack.thread(CHANNEL, packet["ts"]))
-        assert [m["text"] for m in slack.thread(CHANNEL, packet["ts"])] == [
-            "*Customer:* hello?"
-        ]
+        assert [m["text"] for m in slack.thread(CHANNEL, packet["ts"])] == ["*Customer:* hello?"]
     assert len(slack.top_level(CHANNEL)) == 1

@@ -106,16 +106,29 @@ class MockSlack:
 
     def _ok(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         if method == "auth.test":
-            return {"ok": True, "user_id": BOT_USER_ID, "bot_id": "BBOT", "team_id": "T1",
-                    "user": "parley", "team": "Test", "url": "https://test.slack.com/"}
+            return {
+                "ok": True,
+                "user_id": BOT_USER_ID,
+                "bot_id": "BBOT",
+                "team_id": "T1",
+                "user": "parley",
+                "team": "Test",
+                "url": "https://test.slack.com/",
+            }
         if method == "chat.postMessage":
             channel = args.get("channel", "")
             if not channel:
                 return {"ok": False, "error": "channel_not_found"}
             ts = self._next_ts()
-            msg = {"ts": ts, "text": args.get("text", ""), "user": BOT_USER_ID,
-                   "bot_id": "BBOT", "blocks": _json(args.get("blocks")),
-                   "thread_ts": args.get("thread_ts"), "metadata": _json(args.get("metadata"))}
+            msg = {
+                "ts": ts,
+                "text": args.get("text", ""),
+                "user": BOT_USER_ID,
+                "bot_id": "BBOT",
+                "blocks": _json(args.get("blocks")),
+                "thread_ts": args.get("thread_ts"),
+                "metadata": _json(args.get("metadata")),
+            }
             self.messages.setdefault(channel, []).append(msg)
             return {"ok": True, "channel": channel, "ts": ts, "message": msg}
         if method == "chat.update":
@@ -139,16 +152,27 @@ class MockSlack:
             user = USERS.get(args.get("user", ""))
             if user is None:
                 return {"ok": False, "error": "user_not_found"}
-            return {"ok": True, "user": {"id": args["user"], "name": user["display_name"].lower(),
-                                         "real_name": user["real_name"], "profile": dict(user)}}
+            return {
+                "ok": True,
+                "user": {
+                    "id": args["user"],
+                    "name": user["display_name"].lower(),
+                    "real_name": user["real_name"],
+                    "profile": dict(user),
+                },
+            }
         if method == "conversations.history":
-            msgs = [m for m in self.messages.get(args.get("channel", ""), [])
-                    if not m.get("thread_ts")]
+            msgs = [
+                m for m in self.messages.get(args.get("channel", ""), []) if not m.get("thread_ts")
+            ]
             return {"ok": True, "messages": list(reversed(msgs)), "has_more": False}
         if method == "conversations.replies":
             channel, ts = args.get("channel", ""), args.get("ts", "")
-            msgs = [m for m in self.messages.get(channel, [])
-                    if m["ts"] == ts or m.get("thread_ts") == ts]
+            msgs = [
+                m
+                for m in self.messages.get(channel, [])
+                if m["ts"] == ts or m.get("thread_ts") == ts
+            ]
             return {"ok": True, "messages": msgs, "has_more": False}
         return {"ok": False, "error": "unknown_method"}
 

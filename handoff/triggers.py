@@ -1,0 +1,273 @@
+"""Why (and whether) to hand a conversation to a person, from Rasa tracker events.
+
+Pure Python (standard library + PyYAML) so that the action server (Python 3.11) and the
+Rasa-side trigger policy (Rasa's Python 3.10) share one definition. Events are the JSON
+dicts Rasa stores (`{"event": "user", "text": ..., "parse_data": {...}}`)."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from difflib import SequenceMatcher
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_FILE = Path(__file__).resolve().parent / "triggers.yml"
+
+EXPLICIT = "explicit_request"
+ABSTENTIONS = "abstentions"
+FRUSTRATION = "frustration"
+LOOP = "loop"
+SENSITIVE = "sensitive_topic"
+
+
+@dataclass(frozen=True)
+class Trigger:
+    kind: str
+    confidence: float
+    detail: str = ""
+
+
+@dataclass
+class TriggerConfig:
+    explicit_intents: list[str] = field(default_factory=lambda: ["human_handoff"])
+    explicit_min_confidence: float = 0.5
+    max_abstentions: int = 2
+    fallback_intents: list[str] = field(default_factory=lambda: ["nlu_fallback", "out_of_scope"])
+    fallback_actions: list[str] = field(default_factory=lambda: ["action_default_fallback"])
+    answer_actions: list[str] = field(
+        default_factory=lambda: ["action_answer_from_knowledge", "action_default_fallback"]
+    )
+    frustration_threshold: float = 0.6
+    frustration_phrases: list[str] = field(default_factory=list)
+    swear_words: list[str] = field(default_factory=list)
+    caps_min_letters: int = 8
+    loop_similarity: float = 0.75
+    loop_window: int = 4
+    loop_min_words: int = 3
+    sensitive_intents: list[str] = field(default_factory=list)
+    sensitive_topics: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], env: dict[str, str] | None = None) -> TriggerConfig:
+        env = dict(os.environ if env is None else env)
+        ex = data.get("explicit") or {}
+        ab = data.get("abstentions") or {}
+        fr = data.get("frustration") or {}
+        lo = data.get("loop") or {}
+        se = data.get("sensitive") or {}
+        cfg = cls()
+        cfg.explicit_intents = list(ex.get("intents", cfg.explicit_intents))
+        cfg.explicit_min_confidence = float(ex.get("min_confidence", 0.5))
+        cfg.max_abstentions = int(env.get("HANDOFF_MAX_ABSTENTIONS") or ab.get("consecutive", 2))
+        cfg.fallback_intents = list(ab.get("fallback_intents", cfg.fallback_intents))
+        cfg.fallback_actions = list(ab.get("fallback_actions", cfg.fallback_actions))
+        cfg.answer_actions = list(ab.get("answer_actions", cfg.answer_actions))
+        cfg.frustration_threshold = float(fr.get("threshold", 0.6))
+        cfg.frustration_phrases = [str(p).lower() for p in fr.get("phrases") or []]
+        cfg.swear_words = [str(p).lower() for p in fr.get("swear_words") or []]
+        cfg.caps_min_letters = int(fr.get("caps_min_letters", 8))
+        cfg.loop_similarity = float(lo.get("similarity", 0.75))
+        cfg.loop_window = int(lo.get("window", 4))
+        cfg.loop_min_words = int(lo.get("min_words", 3))
+        cfg.sensitive_intents = list(se.get("intents") or [])
+        cfg.sensitive_topics = {
+            str(k): [str(w).lower() for w in v or []] for k, v in (se.get("topics") or {}).items()
+        }
+        return cfg
+
+
+_cache: dict[str, tuple[float, TriggerConfig]] = {}
+
+
+def load_config(path: str | None = None) -> TriggerConfig:
+    """The trigger configuration, reread whenever the file changes."""
+    file = Path(path or os.environ.get("HANDOFF_TRIGGERS_FILE") or DEFAULT_FILE)
+    mtime = file.stat().st_mtime
+    cached = _cache.get(str(file))
+    if cached and cached[0] == mtime:
+        return cached[1]
+    with open(file, encoding="utf-8") as fh:
+        cfg = TriggerConfig.from_dict(yaml.safe_load(fh) or {})
+    _cache[str(file)] = (mtime, cfg)
+    return cfg
+
+
+# -- helpers -------------------------------------------------------------------------
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def _words(text: str) -> list[str]:
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+def _has_phrase(text: str, phrase: str) -> bool:
+    return re.search(r"(?<!\w)" + re.escape(phrase) + r"(?!\w)", text) is not None
+
+
+def _session(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Events since the conversation (re)started."""
+    start = 0
+    for i, e in enumerate(events):
+        if e.get("event") in ("session_started", "restart"):
+            start = i + 1
+    return events[start:]
+
+
+def _intent(event: dict[str, Any]) -> tuple[str, float]:
+    intent = (event.get("parse_data") or {}).get("intent") or {}
+    return str(intent.get("name") or ""), float(intent.get("confidence") or 0.0)
+
+
+def _turns(events: list[dict[str, Any]]) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """(user event, what followed it until the next user event)."""
+    turns: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+    for e in events:
+        if e.get("event") == "user":
+            turns.append((e, []))
+        elif turns:
+            turns[-1][1].append(e)
+    return turns
+
+
+# -- the individual triggers -----------------------------------------------------------
+def frustration_score(text: str, cfg: TriggerConfig) -> tuple[float, str]:
+    lowered = text.lower()
+    score = 0.0
+    reasons = []
+    phrases = [p for p in cfg.frustration_phrases if _has_phrase(lowered, p)]
+    if phrases:
+        score += 0.6 + 0.2 * (len(phrases) - 1)
+        reasons.append("said " + ", ".join(repr(p) for p in phrases[:3]))
+    words = set(_words(lowered))
+    swears = [w for w in cfg.swear_words if w in words]
+    if swears:
+        score += 0.7
+        reasons.append("swearing")
+    letters = [c for c in text if c.isalpha()]
+    if len(letters) >= cfg.caps_min_letters and len(_words(text)) >= 2:
+        upper = sum(1 for c in letters if c.isupper())
+        if upper / len(letters) >= 0.8:
+            score += 0.5
+            reasons.append("all caps")
+    if re.search(r"[!?]{3,}|!{2,}", text):
+        score += 0.2
+        reasons.append("repeated punctuation")
+    return min(1.0, score), "; ".join(reasons)
+
+
+def sensitive_match(event: dict[str, Any], cfg: TriggerConfig) -> Trigger | None:
+    name, confidence = _intent(event)
+    if name and name in cfg.sensitive_intents:
+        return Trigger(SENSITIVE, confidence, f"intent {name}")
+    lowered = str(event.get("text") or "").lower()
+    for topic, keywords in cfg.sensitive_topics.items():
+        for keyword in keywords:
+            if _has_phrase(lowered, keyword):
+                return Trigger(SENSITIVE, 0.9, f"{topic}: mentions {keyword!r}")
+    return None
+
+
+def _similarity(a: str, b: str) -> float:
+    wa, wb = _words(a), _words(b)
+    if not wa or not wb:
+        return 0.0
+    jaccard = len(set(wa) & set(wb)) / len(set(wa) | set(wb))
+    return max(jaccard, SequenceMatcher(None, " ".join(wa), " ".join(wb)).ratio())
+
+
+def loop_match(events: list[dict[str, Any]], cfg: TriggerConfig) -> Trigger | None:
+    users = [e for e in _session(events) if e.get("event") == "user" and e.get("text")]
+    if len(users) < 2:
+        return None
+    latest = str(users[-1]["text"])
+    if len(_words(latest)) < cfg.loop_min_words:
+        return None
+    best = 0.0
+    for earlier in users[-1 - cfg.loop_window : -1]:
+        text = str(earlier["text"])
+        if len(_words(text)) >= cfg.loop_min_words:
+            best = max(best, _similarity(latest, text))
+    if best >= cfg.loop_similarity:
+        return Trigger(LOOP, round(best, 3), "repeated an earlier question")
+    return None
+
+
+def _turn_abstained(user: dict[str, Any], after: list[dict[str, Any]], cfg: TriggerConfig) -> bool:
+    answered = False
+    for e in after:
+        kind = e.get("event")
+        if kind == "slot" and e.get("name") == "kb_answer_type":
+            if e.get("value") == "abstain":
+                return True
+            if e.get("value") == "kb":
+                answered = True
+        elif kind == "bot":
+            custom = (e.get("data") or {}).get("custom") or {}
+            if isinstance(custom, dict) and custom.get("answer_type") == "abstain":
+                return True
+            if isinstance(custom, dict) and custom.get("answer_type") == "kb":
+                answered = True
+        elif kind == "action" and e.get("name") in cfg.fallback_actions:
+            return True
+    return not answered and _intent(user)[0] in cfg.fallback_intents
+
+
+def consecutive_abstentions(events: list[dict[str, Any]], cfg: TriggerConfig) -> int:
+    count = 0
+    for user, after in reversed(_turns(_session(events))):
+        if not _turn_abstained(user, after, cfg):
+            break
+        count += 1
+    return count
+
+
+# -- decisions -------------------------------------------------------------------------
+def on_user_message(events: list[dict[str, Any]], cfg: TriggerConfig) -> Trigger | None:
+    """Checks right after a customer message: sensitive topic, frustration, loop."""
+    users = [e for e in _session(events) if e.get("event") == "user"]
+    if not users:
+        return None
+    latest = users[-1]
+    found = sensitive_match(latest, cfg)
+    if found:
+        return found
+    score, why = frustration_score(str(latest.get("text") or ""), cfg)
+    if score >= cfg.frustration_threshold:
+        return Trigger(FRUSTRATION, round(score, 3), why)
+    return loop_match(events, cfg)
+
+
+def after_answer(events: list[dict[str, Any]], cfg: TriggerConfig) -> Trigger | None:
+    """Checks right after the bot answered: too many abstentions/fallbacks in a row."""
+    count = consecutive_abstentions(events, cfg)
+    if cfg.max_abstentions > 0 and count >= cfg.max_abstentions:
+        return Trigger(ABSTENTIONS, 1.0, f"{count} answers in a row without help")
+    return None
+
+
+def explicit(events: list[dict[str, Any]], cfg: TriggerConfig) -> Trigger | None:
+    users = [e for e in _session(events) if e.get("event") == "user"]
+    if not users:
+        return None
+    name, confidence = _intent(users[-1])
+    if name in cfg.explicit_intents and confidence >= cfg.explicit_min_confidence:
+        return Trigger(EXPLICIT, confidence, f"intent {name}")
+    if name == "affirm":
+        return Trigger(EXPLICIT, confidence, "accepted the offer of a person")
+    return None
+
+
+def explain(events: list[dict[str, Any]], cfg: TriggerConfig) -> Trigger:
+    """Why the handoff action runs now. Falls back to an explicit request, since the
+    dialogue rules only route here on the customer's request."""
+    for check in (explicit, on_user_message, after_answer):
+        found = check(events, cfg)
+        if found:
+            return found
+    users = [e for e in events if e.get("event") == "user"]
+    confidence = _intent(users[-1])[1] if users else 1.0
+    return Trigger(EXPLICIT, confidence or 1.0, "")
