@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
 PYTHON_311 = ROOT / ".venv" / "bin" / "python"
 # Everything a trained model depends on: change any of these and the model is retrained.
-MODEL_INPUTS = ("config.yml", "domain.yml", "bot/data", "bot/requirements.txt")
+MODEL_INPUTS = ("config.yml", "domain.yml", "bot")  # bot/: data, components, pinned Rasa
 MODEL_PREFIX = "parley-"
 
 # Keep Rasa's and TensorFlow's start-up noise out of the logs people read.
@@ -110,18 +110,28 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
 # --- the trained model -------------------------------------------------------------
 
 
-def model_fingerprint(root: Path = ROOT) -> str:
+def model_fingerprint(root: Path = ROOT, inputs: tuple[str, ...] = MODEL_INPUTS) -> str:
     """Content hash of everything the model is trained from."""
     digest = hashlib.sha256()
-    for name in MODEL_INPUTS:
+    for name in inputs:
         path = root / name
-        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        if not path.exists():
+            continue
+        files = sorted(_model_files(path)) if path.is_dir() else [path]
         for file in files:
             digest.update(file.relative_to(root).as_posix().encode())
             digest.update(b"\0")
             digest.update(file.read_bytes())
             digest.update(b"\0")
     return digest.hexdigest()[:16]
+
+
+def _model_files(folder: Path) -> list[Path]:
+    return [
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix not in {".pyc", ".pyo"}
+    ]
 
 
 def model_path(settings: Settings) -> Path:
@@ -230,6 +240,7 @@ class Service:
     url: str
     process: subprocess.Popen[str] | None = None
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=40))
+    pump: threading.Thread | None = None
 
 
 def services(settings: Settings, model: Path, token: str) -> list[Service]:
@@ -355,9 +366,10 @@ class Stack:
                 errors="replace",
                 start_new_session=True,  # Ctrl-C reaches us; we stop the children in order
             )
-            threading.Thread(
+            service.pump = threading.Thread(
                 target=self._pump, args=(service, log), name=f"log-{service.name}", daemon=True
-            ).start()
+            )
+            service.pump.start()
         self.wait_ready(timeout)
 
     def _pump(self, service: Service, log: IO[str]) -> None:
@@ -393,6 +405,8 @@ class Stack:
 
     def describe_crash(self, service: Service) -> str:
         assert service.process
+        if service.pump:
+            service.pump.join(timeout=2)  # read what it printed before it died
         tail = "\n".join(f"    {line}" for line in list(service.tail)[-15:])
         return (
             f"The {service.name} process stopped unexpectedly "
