@@ -1,16 +1,76 @@
-"""Questions outside the routine intents: answered from the knowledge base."""
+"""Questions outside the routine intents: answered from the knowledge base.
+
+The answerer (`knowledge.service.KnowledgeService`) is created once per action-server worker:
+at import inside the Sanic worker (so the first customer does not wait for the model), or on
+first use elsewhere. It watches the knowledge folder itself, so edited articles are served
+without a restart.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
 from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-CANNOT_ANSWER_YET = (
-    "I can't answer that yet. Would you like me to bring in a person from our support team?"
-)
+from knowledge.answer import ABSTAIN_TEXT, Answer
+
+log = logging.getLogger(__name__)
+
+_service: Any = None
+
+
+def get_service() -> Any:
+    global _service
+    if _service is None:
+        from knowledge.service import get_service as create
+
+        _service = create()
+    return _service
+
+
+def set_service(service: Any) -> None:
+    """Use this answerer instead of the one built from env vars (tests, embedding apps)."""
+    global _service
+    _service = service
+
+
+def _preload_wanted() -> bool:
+    flag = os.environ.get("KNOWLEDGE_PRELOAD", "").strip().lower()
+    if flag in {"0", "false", "no"}:
+        return False
+    if flag in {"1", "true", "yes"}:
+        return True
+    # Only the Sanic worker that serves requests, not the supervising main process.
+    return os.environ.get("SANIC_WORKER_NAME", "").startswith("Sanic-Server")
+
+
+if _preload_wanted():
+    try:
+        get_service().ready.wait(timeout=120)
+    except Exception:  # answer() retries on first use; the server must still start
+        log.exception("knowledge: could not load the answerer at start-up")
+
+
+def slot_sources(answer: Answer) -> list[dict[str, Any]]:
+    """What the handoff gets: articles cited, or the ones tried when the bot abstained."""
+    used = {str(s["path"]) for s in answer.sources}
+    rows = answer.sources or answer.tried
+    return [
+        {
+            "path": s["path"],
+            "title": s["title"],
+            "url": s["url"],
+            "score": s["score"],
+            "version": s.get("version", ""),
+            "used": s["path"] in used,
+        }
+        for s in rows
+    ]
 
 
 class ActionAnswerFromKnowledge(Action):
@@ -20,9 +80,16 @@ class ActionAnswerFromKnowledge(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        # Never guess: until the knowledge base answers, say so and offer a person.
-        dispatcher.utter_message(
-            text=CANNOT_ANSWER_YET,
-            json_message={"answer_type": "abstain", "sources": []},
-        )
-        return [SlotSet("kb_answer_type", "abstain"), SlotSet("kb_sources", [])]
+        question = (tracker.latest_message or {}).get("text") or ""
+        try:
+            service = get_service()
+            # Retrieval and the optional LLM call block: keep them off the event loop.
+            answer = await asyncio.to_thread(service.answer, question)
+        except Exception:
+            log.exception("knowledge: answering failed; offering a person instead")
+            answer = Answer("abstain", ABSTAIN_TEXT, [], [], "none")
+        dispatcher.utter_message(text=answer.text, json_message=answer.payload())
+        return [
+            SlotSet("kb_answer_type", answer.answer_type),
+            SlotSet("kb_sources", slot_sources(answer)),
+        ]
