@@ -18,28 +18,3 @@ def db(tmp_path: Path) -> Database:
 @pytest.fixture
 def service(db: Database) -> HandoffService:
     return HandoffService(db, slack_channel="C_HANDOFF")
-
-
-def sample_packet(trigger: str = "explicit_request", until: float = 100.0) -> dict:
-    return {
-        "customer": {
-            "name": "Maria",
-            "email": "maria@example.com",
-            "page_url": "",
-            "locale": "en",
-            "metadata": {},
-        },
-        "language": "en",
-        "trigger": trigger,
-        "confidence": 0.97,
-        "trigger_detail": "",
-        "summary": "My parcel to Germany is late.",
-        "transcript": [
-            {"role": "customer", "text": "My parcel to Germany is late", "ts": 90.0},
-            {"role": "bot", "text": "Sorry to hear that.", "ts": 91.0},
-            {"role": "customer", "text": "I want a human", "ts": 99.0},
-        ],
-        "intents": [{"name": "human_handoff", "confidence": 0.97}],
-        "sources": [],
-        "transcript_until": until,
-    }

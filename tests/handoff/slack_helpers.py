@@ -11,12 +11,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-from fake_rasa import FakeRasa
-from mock_web_api_server import MockSlack
 from slack_sdk.signature import SignatureVerifier
 
 from handoff.server import HandoffServer
 from handoff.settings import Settings
+from tests.handoff.fake_rasa import FakeRasa
+from tests.handoff.mock_web_api_server import MockSlack
 
 SIGNING_SECRET = "test-signing-secret"
 CHANNEL = "C_HANDOFF"
@@ -53,13 +53,17 @@ def running(settings: Settings) -> Iterator[HandoffServer]:
         server.stop()
 
 
+def base_url(server: HandoffServer | str) -> str:
+    return server if isinstance(server, str) else f"http://127.0.0.1:{server.port}"
+
+
 def signed_post(
-    server: HandoffServer, body: str, content_type: str, secret: str = SIGNING_SECRET
+    server: HandoffServer | str, body: str, content_type: str, secret: str = SIGNING_SECRET
 ) -> httpx.Response:
     ts = str(int(time.time()))
     signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
     return httpx.post(
-        f"http://127.0.0.1:{server.port}/slack/events",
+        f"{base_url(server)}/slack/events",
         content=body.encode(),
         headers={
             "Content-Type": content_type,
@@ -70,12 +74,14 @@ def signed_post(
     )
 
 
-def interaction(server: HandoffServer, payload: dict[str, Any], **kw: Any) -> httpx.Response:
+def interaction(
+    server: HandoffServer | str, payload: dict[str, Any], **kw: Any
+) -> httpx.Response:
     body = urlencode({"payload": json.dumps(payload)})
     return signed_post(server, body, "application/x-www-form-urlencoded", **kw)
 
 
-def event(server: HandoffServer, ev: dict[str, Any], **kw: Any) -> httpx.Response:
+def event(server: HandoffServer | str, ev: dict[str, Any], **kw: Any) -> httpx.Response:
     body = json.dumps(
         {
             "token": "legacy",

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from conftest import sample_packet
 from sqlalchemy import select, update
 
 from handoff.models import Handoff, OutboxItem, utcnow
 from handoff.outbox import OutboxWorker
 from handoff.rasa_client import DeliveryError
 from handoff.service import HandoffService
+from tests.handoff.samples import sample_packet
 
 
 class FakeSlack:

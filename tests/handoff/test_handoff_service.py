@@ -3,7 +3,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from conftest import sample_packet
 from sqlalchemy import select
 
 from handoff.models import (
@@ -20,6 +19,7 @@ from handoff.models import (
     utcnow,
 )
 from handoff.service import AI_BACK_NOTICE, HandoffError, HandoffService
+from tests.handoff.samples import sample_packet
 
 
 def outbox(service: HandoffService) -> list[OutboxItem]:

@@ -7,10 +7,13 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import sample_packet
-from fake_rasa import FakeRasa
-from mock_web_api_server import Failure, MockSlack
-from slack_helpers import (
+
+from handoff.ledger import ledger_rows
+from handoff.service import AI_BACK_NOTICE
+from tests.handoff.fake_rasa import FakeRasa
+from tests.handoff.mock_web_api_server import Failure, MockSlack
+from tests.handoff.samples import sample_packet
+from tests.handoff.slack_helpers import (
     CHANNEL,
     broker_event,
     button,
@@ -20,9 +23,6 @@ from slack_helpers import (
     running,
     settings_for,
 )
-
-from handoff.ledger import ledger_rows
-from handoff.service import AI_BACK_NOTICE
 
 
 @pytest.fixture

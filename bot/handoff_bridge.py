@@ -1,0 +1,109 @@
+"""Rasa-side trigger for the human handoff: a dialogue policy that predicts
+`action_human_handoff` when the customer should get a person even though they did not
+ask: a sensitive topic, frustration, a repeated question (checked right after each
+customer message) or too many answers in a row where the bot could not help (checked
+right after the knowledge answer). The rules still handle the explicit request.
+
+The decisions live in `handoff/triggers.py` (pure Python, shared with the action server)
+and are configured in `handoff/triggers.yml` (HANDOFF_TRIGGERS_FILE). The policy has
+nothing to learn; it outranks RulePolicy (priority 7 > 6) only when a trigger fires.
+
+config.yml:
+    policies:
+      - name: bot.handoff_bridge.HandoffTriggerPolicy
+"""
+
+# Rasa 3.6 style typing on purpose: its graph validation inspects these annotations.
+# ruff: noqa: UP006, UP019, UP035, UP045
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Text
+
+from rasa.core.policies.policy import Policy, PolicyPrediction
+from rasa.engine.graph import ExecutionContext
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.core.constants import ACTION_LISTEN_NAME
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.generator import TrackerWithCachedStates
+from rasa.shared.core.trackers import DialogueStateTracker
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(1, str(ROOT))
+
+from handoff import triggers  # noqa: E402  (pure Python, importable from Rasa's venv)
+
+logger = logging.getLogger(__name__)
+
+
+@DefaultV1Recipe.register(
+    [DefaultV1Recipe.ComponentType.POLICY_WITHOUT_END_TO_END_SUPPORT], is_trainable=True
+)
+class HandoffTriggerPolicy(Policy):
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {
+            "priority": 7,
+            "handoff_action": "action_human_handoff",
+            "triggers_file": None,
+        }
+
+    def __init__(
+        self,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        featurizer: Optional[Any] = None,
+    ) -> None:
+        super().__init__(config, model_storage, resource, execution_context, featurizer)
+
+    def train(
+        self, training_trackers: List[TrackerWithCachedStates], domain: Domain, **kwargs: Any
+    ) -> Resource:
+        self.persist()
+        return self._resource
+
+    def persist(self) -> None:
+        with self._model_storage.write_to(self._resource) as path:
+            (Path(path) / "handoff_trigger_policy.json").write_text("{}")
+
+    def trigger_for(self, tracker: DialogueStateTracker) -> Optional[triggers.Trigger]:
+        if tracker.is_paused():
+            return None
+        cfg = triggers.load_config(self.config.get("triggers_file"))
+        latest = tracker.latest_action_name
+        if latest not in (ACTION_LISTEN_NAME, *cfg.answer_actions):
+            return None
+        events = [e.as_dict() for e in tracker.events]
+        if latest == ACTION_LISTEN_NAME:
+            intent = (tracker.latest_message.intent or {}).get("name")
+            if intent in cfg.explicit_intents:
+                return None  # the rule for an explicit request takes it from here
+            return triggers.on_user_message(events, cfg)
+        return triggers.after_answer(events, cfg)
+
+    def predict_action_probabilities(
+        self,
+        tracker: DialogueStateTracker,
+        domain: Domain,
+        rule_only_data: Optional[Dict[Text, Any]] = None,
+        **kwargs: Any,
+    ) -> PolicyPrediction:
+        result = self._default_predictions(domain)
+        action = self.config.get("handoff_action", "action_human_handoff")
+        if action in domain.action_names_or_texts:
+            try:
+                found = self.trigger_for(tracker)
+            except Exception:  # noqa: BLE001 - a broken trigger file must not stop the bot
+                logger.exception("handoff trigger check failed")
+                found = None
+            if found is not None:
+                logger.debug("handoff trigger %s (%.2f): %s", found.kind, found.confidence,
+                             found.detail)
+                result[domain.index_for_action(action)] = 1.0
+        return self._prediction(result)

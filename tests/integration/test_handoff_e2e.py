@@ -1,0 +1,142 @@
+"""The whole handoff loop through the real Rasa and action servers, the handoff service
+and a local mock of Slack's Web API:
+
+customer asks for a person over REST -> packet in Slack with transcript and sources ->
+Claim -> agent thread reply reaches the customer's tracker -> customer reply reaches the
+thread -> Resolve -> the bot is back and the ledger row has every timestamp."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from handoff.db import Database
+from handoff.ledger import ledger_rows
+from handoff.service import AI_BACK_NOTICE, QUEUED_NOTICE
+from tests.handoff.mock_web_api_server import MockSlack
+from tests.handoff.slack_helpers import (
+    CHANNEL,
+    SIGNING_SECRET,
+    button,
+    event,
+    interaction,
+    resolve_submission,
+)
+from tests.integration.stack import RunningStack, start_stack
+
+pytestmark = pytest.mark.stack
+
+
+@pytest.fixture(scope="module")
+def slack() -> Iterator[MockSlack]:
+    with MockSlack() as mock:
+        yield mock
+
+
+@pytest.fixture(scope="module")
+def handoff_stack(slack: MockSlack) -> Iterator[RunningStack]:
+    env = {
+        "SLACK_BOT_TOKEN": "xoxb-e2e",
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.base_url,
+        "SLACK_HANDOFF_CHANNEL": CHANNEL,
+        "HANDOFF_POLL_SECONDS": "0.05",
+    }
+    with start_stack(extra_env=env) as running:
+        yield running
+
+
+def bot_texts(tracker: dict) -> list[str]:
+    return [e.get("text") or "" for e in tracker["events"] if e["event"] == "bot"]
+
+
+def wait(predicate, timeout: float = 20.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met within timeout")
+
+
+def test_handoff_round_trip(handoff_stack: RunningStack, slack: MockSlack) -> None:
+    stack = handoff_stack
+    handoff_url = stack.stack.settings.handoff_url
+    customer = f"e2e-{int(time.time() * 1000)}"
+    meta = {"name": "Maria Silva", "email": "maria@example.com",
+            "page_url": "https://shop.example/orders/1234", "locale": "en-GB"}
+
+    stack.send(customer, "hi", metadata=meta)
+    stack.send(customer, "how long does shipping to germany take?", metadata=meta)
+    replies = stack.send(customer, "I want to talk to a human", metadata=meta)
+    assert QUEUED_NOTICE in [r.get("text") for r in replies]
+    assert stack.tracker(customer)["paused"] is True
+
+    # The packet: customer, transcript, sources.
+    packet = wait(lambda: slack.top_level(CHANNEL))[-1]
+    blocks = json.dumps(packet["blocks"])
+    assert "Maria Silva" in blocks and "maria@example.com" in blocks
+    assert "I want to talk to a human" in blocks
+    assert "how long does shipping to germany take?" in blocks
+    tracker = stack.tracker(customer)
+    kb_sources = [e for e in tracker["events"] if e["event"] == "slot"
+                  and e.get("name") == "kb_sources" and e.get("value")]
+    for source in (kb_sources[-1]["value"] if kb_sources else []):
+        assert source["path"] in blocks
+    handoff_id = next(e["value"] for b in packet["blocks"] if b["type"] == "actions"
+                      for e in b["elements"])
+
+    # While queued the bot says nothing, whatever the customer writes.
+    assert stack.send(customer, "hello? anyone there?") == []
+
+    # Claim.
+    r = interaction(handoff_url, button("U_ANA", "handoff_claim", handoff_id, packet["ts"]))
+    assert r.status_code == 200
+    wait(lambda: "Ana from support (human) joined the chat." in bot_texts(
+        stack.tracker(customer)))
+
+    # The agent's thread reply reaches the customer's conversation.
+    event(handoff_url, {"type": "message", "channel": CHANNEL, "user": "U_ANA",
+                        "text": "Hi Maria, I'm checking order *1234* now.",
+                        "ts": f"{time.time():.6f}", "thread_ts": packet["ts"]})
+    wait(lambda: "Hi Maria, I'm checking order **1234** now." in bot_texts(
+        stack.tracker(customer)))
+
+    # The customer's answer reaches the thread, in order, and the bot stays quiet.
+    assert stack.send(customer, "thanks <!channel>, it was due Monday") == []
+    thread = wait(lambda: [m["text"] for m in slack.thread(CHANNEL, packet["ts"])
+                           if m["text"].startswith("*Customer:*")] or None)
+    thread = wait(lambda: len(customer_lines := [
+        m["text"] for m in slack.thread(CHANNEL, packet["ts"])
+        if m["text"].startswith("*Customer:*")]) >= 2 and customer_lines)
+    assert thread == ["*Customer:* hello? anyone there?",
+                      "*Customer:* thanks &lt;!channel&gt;, it was due Monday"]
+
+    # Resolve and hand back.
+    interaction(handoff_url, button("U_ANA", "handoff_resolve", handoff_id, packet["ts"]))
+    wait(lambda: slack.views)
+    r = interaction(handoff_url, resolve_submission("U_ANA", int(handoff_id), "resolved",
+                                                    note="reshipped"))
+    assert r.status_code == 200
+    wait(lambda: AI_BACK_NOTICE in bot_texts(stack.tracker(customer)))
+    assert stack.tracker(customer)["paused"] is False
+    assert stack.send(customer, "hi")  # the bot talks again
+
+    db = Database(f"sqlite:///{stack.state_dir / 'handoff.db'}")
+    try:
+        row = wait(lambda: next((r for r in ledger_rows(db)
+                                 if r["conversation_id"] == customer), None))
+    finally:
+        db.dispose()
+    assert row["outcome"] == "resolved_by_human"
+    assert row["trigger"] == "explicit_request" and row["agent"] == "Ana"
+    for field in ("started_at", "first_bot_response_at", "handoff_at", "claimed_at",
+                  "first_agent_reply_at", "resolved_at"):
+        assert row[field], field
+    assert (row["started_at"] <= row["first_bot_response_at"] <= row["handoff_at"]
+            <= row["claimed_at"] <= row["first_agent_reply_at"] <= row["resolved_at"])
+    assert len([m for m in slack.top_level(CHANNEL) if m["ts"] == packet["ts"]]) == 1
