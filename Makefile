@@ -8,7 +8,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 PY := .venv/bin/python
 RASA := .venv-rasa/bin/rasa
 
-.PHONY: help setup run test lint validate train bench clean
+.PHONY: help setup run test lint validate train bench clean widget
 
 help: ## Show this help
 	@echo "Parley support bot"
@@ -19,10 +19,20 @@ help: ## Show this help
 
 setup: .venv/.installed .venv-rasa/.installed ## Create or update both Python environments
 
-run: setup ## Start the bot (Rasa, actions, handoff, demo page); Ctrl-C stops it
+widget: widget/.build-stamp ## Build the website chat widget (npm ci + esbuild) if its sources changed
+
+# Rebuilt only when the widget's sources, build script or lock file changed.
+WIDGET_SOURCES := $(wildcard widget/src/*) widget/build.mjs widget/package.json widget/package-lock.json
+widget/.build-stamp: $(WIDGET_SOURCES)
+	@command -v npm >/dev/null || { echo "The widget needs Node.js 20+ and npm (https://nodejs.org)."; exit 1; }
+	@echo "Building the chat widget (widget/dist/)…"
+	@cd widget && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
+	@touch $@
+
+run: setup widget ## Start the bot (Rasa, actions, handoff, demo page); Ctrl-C stops it
 	@$(PY) -m scripts.run $(ARGS)
 
-test: setup ## Run every test: lint, Rasa data checks, conversation tests, pytest
+test: setup widget ## Run every test: lint, Rasa data checks, conversation tests, pytest
 	@scripts/test
 
 lint: .venv/.installed ## ruff and mypy

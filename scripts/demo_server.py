@@ -1,6 +1,16 @@
-"""Serve the widget demo page, telling the widget where the Rasa server is.
+"""The widget's web server: the widget script, a demo page, and the widget's small API.
 
-`/config.js` is generated from the environment, so the page works on any port.
+Routes:
+  GET  /parley-widget.js      the built widget (widget/dist/, made by `make widget`)
+  GET  /config.js             `window.parleyConfig` for the demo page, from the environment
+  GET  /api/history/<id>      the conversation's messages, read server-side from Rasa's tracker
+  POST /api/csat              a satisfaction rating, stored in the handoff service's ledger
+  GET  /                      the demo page (widget/demo/)
+
+Rasa's tracker API needs the Rasa auth token, which must never reach a browser; this server
+holds it and returns only what the customer already saw (their messages, the bot's and the
+agents' replies) for one session id. The session id is 128 random bits made by the widget:
+knowing it is what gives access, like the conversation's own URL.
 """
 
 from __future__ import annotations
@@ -8,47 +18,342 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_DIR = ROOT / "widget" / "demo"
+DIST_DIR = ROOT / "widget" / "dist"
+WIDGET_FILES = ("parley-widget.js", "parley-widget.js.map", "parley-widget.js.LEGAL.txt")
+
+# Long, random ids only: short or predictable ones (like REST test senders) are not served.
+SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{32,128}$")
+MAX_MESSAGES = 300
+MAX_COMMENT = 1000
+HANDOFF_META = "parley_handoff"
+GOODBYE_ACTIONS = frozenset({"utter_goodbye"})
 
 
-class DemoHandler(SimpleHTTPRequestHandler):
+@dataclass(frozen=True)
+class Settings:
+    host: str
+    port: int
+    rasa_url: str  # how this server reaches Rasa
+    rasa_public_url: str  # how browsers reach Rasa's socket.io channel
+    rasa_token: str
+    handoff_url: str
+    handoff_token: str
+    allowed_origins: tuple[str, ...]
+    demo_title: str
+    demo_language: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        host = env.get("PARLEY_HOST", "127.0.0.1")
+        rasa_url = env.get("RASA_URL") or f"http://{host}:{env.get('RASA_PORT', '5005')}"
+        origins = env.get("WIDGET_ALLOWED_ORIGINS", "*")
+        return cls(
+            host=host,
+            port=int(env.get("WEB_PORT", "8080")),
+            rasa_url=rasa_url.rstrip("/"),
+            rasa_public_url=(env.get("RASA_PUBLIC_URL") or rasa_url).rstrip("/"),
+            rasa_token=env.get("RASA_TOKEN", ""),
+            handoff_url=(env.get("HANDOFF_URL") or "").rstrip("/"),
+            handoff_token=env.get("HANDOFF_INTERNAL_TOKEN", ""),
+            allowed_origins=tuple(o.strip().rstrip("/") for o in origins.split(",") if o.strip()),
+            demo_title=env.get("WIDGET_TITLE", "Parley Support"),
+            demo_language=env.get("WIDGET_LANGUAGE", ""),
+        )
+
+
+# --- the tracker, reduced to what the customer saw ------------------------------------
+
+
+def _safe_sources(value: Any) -> list[dict[str, str]]:
+    sources: list[dict[str, str]] = []
+    for item in value if isinstance(value, list) else []:
+        if not isinstance(item, dict):
+            continue
+        url = str(item.get("url") or "")
+        if not url.startswith(("https://", "http://")):
+            url = ""
+        title = str(item.get("title") or url or "")[:200]
+        if title:
+            sources.append({"title": title, "url": url})
+    return sources[:10]
+
+
+def _custom_sources(custom: Any) -> list[dict[str, str]] | None:
+    """Citations from the knowledge answerer's custom payload, or None when it has none."""
+    if isinstance(custom, dict) and isinstance(custom.get("data"), dict):
+        custom = custom["data"]  # the socket.io-friendly `{"data": {...}}` wrapping
+    if not isinstance(custom, dict) or custom.get("answer_type") != "kb":
+        return None
+    return _safe_sources(custom.get("sources"))
+
+
+def _quick_replies(data: dict[str, Any]) -> list[dict[str, str]]:
+    buttons = data.get("quick_replies") or data.get("buttons") or []
+    return [
+        {"title": str(b.get("title") or ""), "payload": str(b.get("payload") or b.get("title"))}
+        for b in buttons
+        if isinstance(b, dict) and b.get("title")
+    ][:10]
+
+
+def history_from_tracker(tracker: Mapping[str, Any]) -> dict[str, Any]:
+    """Messages (split the way Rasa's socket.io channel splits them), the handoff state and
+    the latest point where the conversation ended (for the satisfaction survey)."""
+    messages: list[dict[str, Any]] = []
+    paused = False
+    agent = ""
+    notices_in_pause = 0
+    agent_spoke = False
+    closed = False
+    end_key = ""
+    for event in tracker.get("events") or []:
+        kind = event.get("event")
+        ts = event.get("timestamp")
+        meta = event.get("metadata") or {}
+        if kind == "pause":
+            paused, agent, notices_in_pause, agent_spoke, closed = True, "", 0, False, False
+        elif kind == "resume":
+            if paused:
+                end_key = f"handback:{ts}"
+            paused, closed = False, False
+        elif kind == "user":
+            text = str(event.get("text") or "")
+            if text.startswith("/"):
+                text = str(meta.get("shown_as") or "")  # a button, not typed text
+            if text:
+                messages.append({"role": "user", "text": text, "ts": ts})
+                end_key = ""
+        elif kind == "bot":
+            data = event.get("data") or {}
+            handoff = meta.get(HANDOFF_META) if isinstance(meta.get(HANDOFF_META), dict) else None
+            role = "bot"
+            if handoff is not None:
+                role = "agent" if handoff.get("agent") else "notice"
+                if role == "agent":
+                    agent, agent_spoke = str(handoff["agent"]), True
+                elif paused:
+                    # Joined notice first; a notice after the agent spoke (or a second one)
+                    # while still paused means the chat was closed without handing back.
+                    if agent_spoke or notices_in_pause or handoff.get("kind") == "closed":
+                        closed = True
+                        end_key = f"closed:{ts}"
+                    notices_in_pause += 1
+            sources = _custom_sources(data.get("custom"))
+            text = str(event.get("text") or "").strip()
+            if not text:
+                # A custom-only message belongs to the bot message before it.
+                if sources is not None:
+                    for previous in reversed(messages):
+                        if previous["role"] != "user":
+                            previous["sources"] = sources
+                            break
+                continue
+            parts = text.split("\n\n")
+            for i, part in enumerate(parts):
+                item: dict[str, Any] = {"role": role, "text": part, "ts": ts}
+                if role == "agent":
+                    item["agent"] = str(handoff.get("agent")) if handoff else ""
+                if i == len(parts) - 1:
+                    if sources:
+                        item["sources"] = sources
+                    replies = _quick_replies(data)
+                    if replies:
+                        item["quick_replies"] = replies
+                messages.append(item)
+            if meta.get("utter_action") in GOODBYE_ACTIONS and not paused:
+                end_key = f"goodbye:{ts}"
+    state = ("closed" if closed else "agent" if agent else "queued") if paused else "bot"
+    return {
+        "messages": messages[-MAX_MESSAGES:],
+        "handoff": {"state": state, "agent": agent if paused else ""},
+        "survey": end_key or None,
+    }
+
+
+# --- upstream calls ---------------------------------------------------------------------
+
+
+class UpstreamError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _call(url: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        url,
+        data=data,
+        method="GET" if body is None else "POST",
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        raise UpstreamError(502, f"upstream answered {exc.code}") from exc
+    except (OSError, ValueError) as exc:
+        raise UpstreamError(503, "upstream unreachable") from exc
+
+
+def fetch_history(settings: Settings, session_id: str) -> dict[str, Any]:
+    query = urllib.parse.urlencode({"include_events": "ALL", "token": settings.rasa_token})
+    sender = urllib.parse.quote(session_id, safe="")
+    tracker = _call(f"{settings.rasa_url}/conversations/{sender}/tracker?{query}")
+    return history_from_tracker(tracker if isinstance(tracker, dict) else {})
+
+
+def store_csat(settings: Settings, payload: dict[str, Any]) -> None:
+    if not settings.handoff_url:
+        raise UpstreamError(503, "the handoff service (which keeps the ledger) is not configured")
+    token = settings.handoff_token
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    _call(f"{settings.handoff_url}/internal/csat", payload, headers)
+
+
+def parse_csat(body: bytes) -> dict[str, Any]:
+    """The survey answer, checked; ValueError says what is wrong."""
+    data = json.loads(body or b"{}")
+    if not isinstance(data, dict):
+        raise ValueError("expected a JSON object")
+    session_id = str(data.get("session_id") or "")
+    if not SESSION_ID.match(session_id):
+        raise ValueError("unknown session")
+    score = data.get("score")
+    if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 5:
+        raise ValueError("score must be a whole number from 1 to 5")
+    comment = str(data.get("comment") or "").strip()[:MAX_COMMENT]
+    return {"sender_id": session_id, "score": score, "comment": comment}
+
+
+# --- HTTP -------------------------------------------------------------------------------
+
+
+class WidgetHandler(SimpleHTTPRequestHandler):
+    settings: Settings
     config_js = b""
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        if self.path.split("?")[0] == "/config.js":
-            self.send_response(200)
-            self.send_header("Content-Type", "text/javascript; charset=utf-8")
-            self.send_header("Cache-Control", "no-store")
-            self.send_header("Content-Length", str(len(self.config_js)))
-            self.end_headers()
-            self.wfile.write(self.config_js)
+    def do_OPTIONS(self) -> None:  # noqa: N802 (http.server's naming)
+        self.send_response(204)
+        self._cors()
+        self.send_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+        self.send_header("Access-Control-Allow-Headers", "Content-Type, Accept")
+        self.send_header("Access-Control-Max-Age", "600")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_GET(self) -> None:  # noqa: N802
+        path = urllib.parse.urlsplit(self.path).path
+        if path == "/config.js":
+            self._send(200, self.config_js, "text/javascript; charset=utf-8")
+        elif path.startswith("/api/history/"):
+            session_id = path.removeprefix("/api/history/")
+            if not SESSION_ID.match(session_id):
+                self._json(404, {"error": "unknown session"})
+                return
+            try:
+                self._json(200, fetch_history(self.settings, session_id))
+            except UpstreamError as exc:
+                self._json(exc.status, {"error": str(exc)})
+        elif path.lstrip("/") in WIDGET_FILES:
+            self._widget_file(path.lstrip("/"))
+        else:
+            super().do_GET()
+
+    def do_POST(self) -> None:  # noqa: N802
+        path = urllib.parse.urlsplit(self.path).path
+        if path != "/api/csat":
+            self._json(404, {"error": "not found"})
             return
-        super().do_GET()
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > 16_384:
+            self._json(413, {"error": "too large"})
+            return
+        try:
+            payload = parse_csat(self.rfile.read(length))
+        except ValueError as exc:
+            self._json(400, {"error": str(exc)})
+            return
+        try:
+            store_csat(self.settings, payload)
+        except UpstreamError as exc:
+            self._json(exc.status, {"error": str(exc)})
+            return
+        self._json(200, {"ok": True})
+
+    def _widget_file(self, name: str) -> None:
+        file = DIST_DIR / name
+        if not file.is_file():
+            self._send(
+                503,
+                b"/* The widget is not built yet: run `make widget`. */\n",
+                "text/javascript; charset=utf-8",
+            )
+            return
+        kind = "application/json" if name.endswith(".map") else "text/javascript; charset=utf-8"
+        if name.endswith(".txt"):
+            kind = "text/plain; charset=utf-8"
+        self._send(200, file.read_bytes(), kind, cache="no-cache")
+
+    def _cors(self) -> None:
+        allowed = self.settings.allowed_origins
+        origin = (self.headers.get("Origin") or "").rstrip("/")
+        if "*" in allowed:
+            self.send_header("Access-Control-Allow-Origin", "*")
+        elif origin and origin in allowed:
+            self.send_header("Access-Control-Allow-Origin", origin)
+            self.send_header("Vary", "Origin")
+
+    def _send(self, status: int, body: bytes, kind: str, cache: str = "no-store") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Cache-Control", cache)
+        self.send_header("Content-Length", str(len(body)))
+        self._cors()
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json(self, status: int, body: Any) -> None:
+        self._send(status, json.dumps(body).encode(), "application/json")
 
     def end_headers(self) -> None:
         self.send_header("X-Content-Type-Options", "nosniff")
         super().end_headers()
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass  # one line per static file is noise in `make run`
+        pass  # one line per request is noise in `make run`
+
+
+def demo_config(settings: Settings) -> bytes:
+    config: dict[str, Any] = {"serverUrl": settings.rasa_public_url, "title": settings.demo_title}
+    if settings.demo_language:
+        config["language"] = settings.demo_language
+    # The demo page may add to this (customer, metadata) before the widget script runs.
+    return f"window.parleyConfig = {json.dumps(config)};\n".encode()
 
 
 def main() -> None:
-    host = os.environ.get("PARLEY_HOST", "127.0.0.1")
-    port = int(os.environ.get("WEB_PORT", "8080"))
-    rasa_url = (
-        os.environ.get("RASA_PUBLIC_URL") or f"http://{host}:{os.environ.get('RASA_PORT', '5005')}"
-    )
-    config = {"serverUrl": rasa_url}
-    DemoHandler.config_js = f"window.PARLEY_CONFIG = {json.dumps(config)};\n".encode()
-    handler = partial(DemoHandler, directory=str(DEMO_DIR))
-    server = ThreadingHTTPServer((host, port), handler)
-    print(f"Demo page on http://{host}:{port}/", flush=True)
+    settings = Settings.from_env()
+    WidgetHandler.settings = settings
+    WidgetHandler.config_js = demo_config(settings)
+    handler = partial(WidgetHandler, directory=str(DEMO_DIR))
+    server = ThreadingHTTPServer((settings.host, settings.port), handler)
+    server.daemon_threads = True
+    print(f"Widget demo page on http://{settings.host}:{settings.port}/", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
 
