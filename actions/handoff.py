@@ -10,9 +10,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ConversationPaused, EventType
 from rasa_sdk.executor import CollectingDispatcher
 
-from handoff.client import get_client
+from handoff.notices import QUEUED_NOTICE
 from handoff.packet import collect_packet
-from handoff.service import QUEUED_NOTICE
 from handoff.triggers import ABSTENTIONS, FRUSTRATION, LOOP, SENSITIVE, explain, load_config
 
 log = logging.getLogger(__name__)
@@ -42,6 +41,10 @@ class ActionHumanHandoff(Action):
             events, tracker.slots, trigger.kind, trigger.confidence, trigger.detail
         )
         try:
+            # Imported on first use: the database layer is heavy and the action server
+            # must start quickly.
+            from handoff.client import get_client
+
             await asyncio.to_thread(
                 get_client().open_handoff, tracker.sender_id, packet, events
             )

@@ -43,6 +43,8 @@ class RasaEventTail:
         self.poll_seconds = poll_seconds
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._table_seen = False
+        self._position_cache: int | None = None
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="rasa-events", daemon=True)
@@ -66,9 +68,11 @@ class RasaEventTail:
             self._stop.wait(self.poll_seconds)
 
     def _position(self) -> int:
-        with self.db.session() as session:
-            cursor = session.get(Cursor, CURSOR_NAME)
-            return cursor.position if cursor else 0
+        if self._position_cache is None:
+            with self.db.session() as session:
+                cursor = session.get(Cursor, CURSOR_NAME)
+                self._position_cache = cursor.position if cursor else 0
+        return self._position_cache
 
     def _save(self, position: int) -> None:
         with self.db.session() as session:
@@ -77,11 +81,14 @@ class RasaEventTail:
                 session.add(Cursor(name=CURSOR_NAME, position=position))
             else:
                 cursor.position = position
+        self._position_cache = position
 
     def poll_once(self, batch: int = 200) -> int:
         """Process the next batch of events; returns how many were read."""
-        if not inspect(self.engine).has_table("events"):
-            return 0  # Rasa has not written anything yet
+        if not self._table_seen:
+            if not inspect(self.engine).has_table("events"):
+                return 0  # Rasa has not written anything yet
+            self._table_seen = True
         position = self._position()
         with self.engine.connect() as conn:
             rows = conn.execute(

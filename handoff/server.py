@@ -45,7 +45,9 @@ class HandoffServer:
         self.worker = OutboxWorker(
             self.db, self.rasa, slack_delivery,
             base_delay=settings.retry_base_seconds, max_delay=settings.retry_max_seconds,
-            poll_seconds=max(settings.poll_seconds, 0.05),
+            # Woken at once by every local change and by /internal/wake; the poll only
+            # catches retries that fall due and rows written by other processes.
+            poll_seconds=max(settings.poll_seconds * 5, 0.25),
         )
         self.service = HandoffService(self.db, settings.slack_channel, wake=self.worker.wake)
         if settings.slack_enabled:

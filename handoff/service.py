@@ -30,26 +30,13 @@ from handoff.models import (
     OutboxItem,
     utcnow,
 )
+from handoff.notices import AI_BACK_NOTICE, CLOSED_NOTICE, QUEUED_NOTICE, joined_notice
 from handoff.packet import transcript_chunks, transcript_is_long
 from handoff.slack_text import escape
 
 log = logging.getLogger(__name__)
 
-QUEUED_NOTICE = (
-    "I've passed our conversation to a person from our support team, with everything you "
-    "told me, so you won't have to repeat yourself. You're in the queue; they will reply "
-    "right here. Until then I'll stay quiet."
-)
-AI_BACK_NOTICE = (
-    "You're talking to the AI assistant again. Ask me anything, or ask for a person "
-    "whenever you like."
-)
-CLOSED_NOTICE = "Our support team has closed this conversation. Thank you for contacting us."
-
-
-def joined_notice(agent_name: str) -> str:
-    return f"{agent_name} from support (human) joined the chat."
-
+__all__ = ["AI_BACK_NOTICE", "CLOSED_NOTICE", "QUEUED_NOTICE", "HandoffError", "HandoffService"]
 
 class HandoffError(Exception):
     """A refused or impossible operation; the message is safe to show to an agent."""
