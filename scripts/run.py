@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Model ready: {model}")
             return 0
         stack = Stack(settings, echo=None if args.quiet else sys.stdout)
-        signal.signal(signal.SIGTERM, _interrupt)
+        for signum in (signal.SIGINT, signal.SIGTERM):  # also when started in the background
+            signal.signal(signum, _interrupt)
         print("Starting the Rasa server, the action server and the demo page…", flush=True)
         try:
             stack.start(model)

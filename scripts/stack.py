@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -37,6 +38,9 @@ QUIET_ENV = {
     "RASA_TELEMETRY_ENABLED": "false",
     "ANONYMIZED_TELEMETRY": "False",
 }
+
+
+WARNING_LINE = re.compile(r"\b\w*Warning: |Implementing implicit namespace packages")
 
 
 class StackError(RuntimeError):
@@ -374,11 +378,14 @@ class Stack:
 
     def _pump(self, service: Service, log: IO[str]) -> None:
         assert service.process and service.process.stdout
+        in_warning = False
         for line in service.process.stdout:
             service.tail.append(line.rstrip())
             log.write(line)
             log.flush()
-            if self.echo:
+            # Library deprecation warnings (and the source line after each) stay in the log file.
+            in_warning = bool(WARNING_LINE.search(line)) or (in_warning and line.startswith("  "))
+            if self.echo and not in_warning:
                 print(f"[{service.name}] {line.rstrip()}", file=self.echo, flush=True)
 
     def wait_ready(self, timeout: float) -> None:
