@@ -10,6 +10,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ConversationPaused, EventType
 from rasa_sdk.executor import CollectingDispatcher
 
+from handoff.llm_summary import llm_summary
 from handoff.notices import QUEUED_NOTICE
 from handoff.packet import collect_packet
 from handoff.triggers import ABSTENTIONS, FRUSTRATION, LOOP, SENSITIVE, explain, load_config
@@ -40,6 +41,9 @@ class ActionHumanHandoff(Action):
         packet = collect_packet(
             events, tracker.slots, trigger.kind, trigger.confidence, trigger.detail
         )
+        summary = await asyncio.to_thread(llm_summary, packet["transcript"])
+        if summary:
+            packet["summary"], packet["summary_by"] = summary, "llm"
         try:
             # Imported on first use: the database layer is heavy and the action server
             # must start quickly.

@@ -96,6 +96,9 @@ def main() -> int:
         "SLACK_API_URL": slack.base_url,
         "SLACK_HANDOFF_CHANNEL": CHANNEL,
         "HANDOFF_POLL_SECONDS": "0.05",
+        # Load the knowledge model on first use, not while the action server starts
+        # (a slow start on a busy machine trips Sanic's 30 s worker start-up limit).
+        "KNOWLEDGE_PRELOAD": "0",
     }
     trigger_ms: list[float] = []
     reply_ms: list[float] = []

@@ -230,7 +230,9 @@ def build_blocks(
                 "type": "section",
                 "text": {
                     "type": "mrkdwn",
-                    "text": truncate(f"*Summary:* {escape(packet['summary'])}", 2900),
+                    "text": truncate(
+                        f"*Summary{' (AI-written)' if packet.get('summary_by') == 'llm' else ''}:* "
+                        f"{escape(packet['summary'])}", 2900),
                 },
             }
         )
