@@ -13,7 +13,7 @@ ABSTAIN_TEXT = (
     "I'm sorry, I don't know the answer to that, and I'd rather not guess. "
     "Would you like me to connect you with a person from our support team?"
 )
-MAX_ANSWER_WORDS = 70
+MAX_ANSWER_WORDS = 80
 
 
 @dataclass
@@ -49,7 +49,7 @@ def select_sentences(
     max_words: int = MAX_ANSWER_WORDS,
 ) -> list[str]:
     """The sentences that answer best, in their original order, within a word budget."""
-    if len(sentences) <= 2 or sum(len(s.split()) for s in sentences) <= max_words * 0.6:
+    if len(sentences) <= 2 or sum(len(s.split()) for s in sentences) <= max_words:
         return sentences
     sims = sent_vecs @ question_vec
     order = np.argsort(-sims)

@@ -7,6 +7,7 @@ which beat plain passage or whole-article vectors on StackFAQ (see bench/results
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass, field
 
@@ -15,6 +16,75 @@ from langchain_core.embeddings import Embeddings
 
 from knowledge.store import Manifest
 
+# Picking the passage to quote inside the chosen article: dense similarity plus this weight
+# times the share of the question's content words found in the passage (its heading included).
+# Only the passage choice uses it, not the article score or abstention
+# (bench/results/knowledge_answer_quality.md).
+PASSAGE_LEXICAL_WEIGHT = 0.2
+_STOP = set(
+    [
+        "a",
+        "an",
+        "the",
+        "i",
+        "im",
+        "my",
+        "me",
+        "you",
+        "your",
+        "we",
+        "our",
+        "us",
+        "is",
+        "are",
+        "was",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "how",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "to",
+        "of",
+        "in",
+        "on",
+        "for",
+        "and",
+        "or",
+        "it",
+        "its",
+        "this",
+        "that",
+        "be",
+        "with",
+        "from",
+        "at",
+        "by",
+        "not",
+        "will",
+        "would",
+        "have",
+        "has",
+        "get",
+        "got",
+        "there",
+        "their",
+        "they",
+        "please",
+        "any",
+    ]
+)
+
+
+def content_words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) > 2 and w not in _STOP}
+
 
 @dataclass
 class Passage:
@@ -22,6 +92,7 @@ class Passage:
     text: str
     heading: str
     similarity: float
+    rank_score: float = 0.0
 
 
 @dataclass
@@ -116,10 +187,15 @@ class Retriever:
         chunk_sims = [p.similarity for h in hits.values() for p in h.passages]
         chunk_floor = min(chunk_sims, default=0.0)
         w = self.title_weight
+        qwords = content_words(question)
         for hit in hits.values():
-            hit.passages.sort(key=lambda p: -p.similarity)
+            for p in hit.passages:
+                overlap = len(qwords & content_words(f"{p.heading} {p.text}")) / max(len(qwords), 1)
+                p.rank_score = p.similarity + PASSAGE_LEXICAL_WEIGHT * overlap
+            hit.passages.sort(key=lambda p: -p.rank_score)
             hit.title_similarity = title_sims.get(hit.path, title_floor)
-            hit.passage_similarity = hit.passages[0].similarity if hit.passages else chunk_floor
+            best = max((p.similarity for p in hit.passages), default=chunk_floor)
+            hit.passage_similarity = best
             hit.score = w * hit.title_similarity + (1 - w) * hit.passage_similarity
         ranked = sorted(hits.values(), key=lambda h: -h.score)
         return ranked[:top]

@@ -51,6 +51,7 @@ class KnowledgeService:
     def sync(self, only: list[str] | None = None, progress: bool = False) -> IndexReport:
         report = self.indexer.sync(only=only, progress=progress)
         self.last_report = report
+        self.ready.set()
         for e in report.errors:
             log.warning("knowledge: %s (last good version kept if any)", e)
         self.retriever.refresh()

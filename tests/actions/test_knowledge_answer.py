@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+import actions.knowledge_answer as kb_action
+from actions.knowledge_answer import ActionAnswerFromKnowledge
+from knowledge.answer import ABSTAIN_TEXT
+from tests.conftest import load_json
+from tests.knowledge.conftest import sample_service  # noqa: F401  (fixture)
+
+UK_URL = "https://help.tidewell.example/shipping/times-and-costs"
+
+
+@pytest.fixture
+def answerer(sample_service) -> Iterator[Any]:  # noqa: F811
+    kb_action.set_service(sample_service)
+    yield sample_service
+    kb_action.set_service(None)
+
+
+async def run(snapshot: str, domain: dict[str, Any]) -> tuple[CollectingDispatcher, list]:
+    tracker = Tracker.from_dict(load_json(snapshot))
+    dispatcher = CollectingDispatcher()
+    events = await ActionAnswerFromKnowledge().run(dispatcher, tracker, domain)
+    return dispatcher, events
+
+
+def slots(events: list) -> dict[str, Any]:
+    return {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+
+
+async def test_answer_quotes_the_article_and_cites_it(answerer, domain) -> None:
+    dispatcher, events = await run("kb_tracker_shipping_question.json", domain)
+
+    [message] = dispatcher.messages
+    assert "3–6 business days" in message["text"]
+    assert "Shipping times and costs by region" in message["text"] and UK_URL in message["text"]
+    custom = message["custom"]
+    assert custom["answer_type"] == "kb"
+    [source] = custom["sources"]
+    assert set(source) == {"path", "title", "url", "score"}
+    assert source["path"] == "shipping-times-and-costs.md" and source["url"] == UK_URL
+    assert 0 < source["score"] <= 1
+    values = slots(events)
+    assert values["kb_answer_type"] == "kb"
+    [used] = values["kb_sources"]
+    assert used["path"] == "shipping-times-and-costs.md" and used["used"] is True
+    assert len(used["version"]) == 16
+
+
+async def test_unknown_question_abstains_and_offers_a_person(answerer, domain) -> None:
+    dispatcher, events = await run("kb_tracker_unknown_question.json", domain)
+
+    [message] = dispatcher.messages
+    assert message["text"] == ABSTAIN_TEXT
+    assert "don't know" in message["text"] and "person" in message["text"]
+    assert message["custom"] == {"answer_type": "abstain", "sources": []}
+    values = slots(events)
+    assert values["kb_answer_type"] == "abstain"
+    # The handoff still learns which articles were tried.
+    assert values["kb_sources"] and all(s["used"] is False for s in values["kb_sources"])
+
+
+async def test_html_and_injection_in_the_question_are_treated_as_data(answerer, domain) -> None:
+    dispatcher, _ = await run("kb_tracker_html_injection.json", domain)
+
+    [message] = dispatcher.messages
+    assert "<" not in message["text"] and "alert" not in message["text"]
+    assert "system prompt" not in message["text"].lower()
+    assert message["custom"]["answer_type"] in {"kb", "abstain"}
+    if message["custom"]["answer_type"] == "kb":
+        assert UK_URL in message["text"]
+
+
+async def test_a_huge_message_is_answered_not_crashed_on(answerer, domain) -> None:
+    dispatcher, events = await run("kb_tracker_huge_message.json", domain)
+
+    [message] = dispatcher.messages
+    assert message["custom"]["answer_type"] in {"kb", "abstain"}
+    assert len(message["text"]) < 2000
+    assert slots(events)["kb_answer_type"] == message["custom"]["answer_type"]
+
+
+async def test_a_broken_answerer_never_reaches_the_customer(domain) -> None:
+    class Broken:
+        def answer(self, question: str):
+            raise RuntimeError("index unreadable")
+
+    kb_action.set_service(Broken())
+    try:
+        dispatcher, events = await run("kb_tracker_shipping_question.json", domain)
+    finally:
+        kb_action.set_service(None)
+    [message] = dispatcher.messages
+    assert message["text"] == ABSTAIN_TEXT
+    assert message["custom"]["answer_type"] == "abstain"
+    assert slots(events) == {"kb_answer_type": "abstain", "kb_sources": []}
