@@ -7,7 +7,7 @@ import re
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 
-from knowledge.answer import Answer, citation_line
+from knowledge.answer import Answer, abstain, citation_line
 from knowledge.retriever import ArticleHit
 from knowledge.settings import KnowledgeSettings
 from knowledge.text import strip_html
@@ -61,14 +61,16 @@ def build_messages(question: str, hits: list[ArticleHit]) -> tuple[list, list[Ar
 
 
 def generate(chat: BaseChatModel, question: str, hits: list[ArticleHit]) -> Answer | None:
-    """Answer with the model, or None when it declines or cites nothing we retrieved.
+    """Answer with the model; None when it cites nothing we retrieved (use the extractive one).
 
     Raises on transport errors and timeouts; the caller falls back to the extractive answer.
     """
     messages, numbered = build_messages(question, hits)
     reply = chat.invoke(messages)
     text = strip_html(str(reply.content)).strip()
-    if not text or NO_ANSWER in text:
+    if NO_ANSWER in text:
+        return abstain(hits)  # the model found no answer in the passages: never guess
+    if not text:
         return None
     cited: list[ArticleHit] = []
     for m in _CITE.finditer(text):
