@@ -1,0 +1,1 @@
+"""Custom Rasa graph components used by the NLU pipeline in config.yml."""

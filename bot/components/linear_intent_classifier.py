@@ -1,0 +1,194 @@
+"""Intent classifier: multinomial logistic regression on all sentence features of a message.
+
+Rasa's sparse sentence features (word and character n-gram counts) and dense sentence
+features (e.g. MiniLMFeaturizer) are joined into one vector; sparse counts are damped with
+log1p and scaled to unit length so that both kinds weigh in. Trains in about a minute on
+15,000 examples, where DIET needs over an hour. Confidences are the softmax probabilities;
+FallbackClassifier after this component turns low-confidence messages into `nlu_fallback`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import numpy as np
+import scipy.sparse
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.classifiers import LABEL_RANKING_LENGTH
+from rasa.nlu.classifiers.classifier import IntentClassifier
+from rasa.nlu.featurizers.featurizer import Featurizer
+from rasa.shared.exceptions import InvalidConfigException
+from rasa.shared.nlu.constants import INTENT, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+from rasa.utils.tensorflow.constants import RANKING_LENGTH
+
+logger = logging.getLogger(__name__)
+
+_WEIGHTS = "weights.npz"
+_LABELS = "labels.json"
+
+
+def _l2_rows(matrix: scipy.sparse.csr_matrix) -> scipy.sparse.csr_matrix:
+    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    return scipy.sparse.diags(1.0 / norms) @ matrix
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
+class LinearIntentClassifier(IntentClassifier, GraphComponent):
+    """Logistic regression over sparse + dense sentence features."""
+
+    @classmethod
+    def required_components(cls) -> list[type]:
+        return [Featurizer]
+
+    @staticmethod
+    def required_packages() -> list[str]:
+        return ["sklearn", "scipy"]
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        return {
+            # Inverse regularisation strength of the logistic regression.
+            "C": 20.0,
+            "max_iter": 300,
+            # Weight of the (unit-length, log-damped) sparse part next to the dense part.
+            "sparse_weight": 1.0,
+            RANKING_LENGTH: LABEL_RANKING_LENGTH,
+        }
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        weights: np.ndarray | None = None,
+        bias: np.ndarray | None = None,
+        labels: list[str] | None = None,
+    ) -> None:
+        self.config = {**self.get_default_config(), **config}
+        self._model_storage = model_storage
+        self._resource = resource
+        self.weights = weights
+        self.bias = bias
+        self.labels = labels or []
+
+    @classmethod
+    def validate_config(cls, config: dict[str, Any]) -> None:
+        if float(config.get("C", 1.0)) <= 0:
+            raise InvalidConfigException("LinearIntentClassifier: 'C' must be positive")
+
+    @classmethod
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> LinearIntentClassifier:
+        return cls(config, model_storage, resource)
+
+    def _features(self, messages: list[Message]) -> scipy.sparse.csr_matrix:
+        sparse_rows, dense_rows = [], []
+        for message in messages:
+            _, sparse = message.get_sparse_features(TEXT)
+            _, dense = message.get_dense_features(TEXT)
+            sparse_rows.append(
+                scipy.sparse.csr_matrix(sparse.features) if sparse is not None else None
+            )
+            dense_rows.append(np.asarray(dense.features).reshape(-1) if dense is not None else None)
+        parts = []
+        if any(row is not None for row in sparse_rows):
+            width = next(row.shape[1] for row in sparse_rows if row is not None)
+            sparse_matrix = scipy.sparse.vstack(
+                [
+                    row if row is not None else scipy.sparse.csr_matrix((1, width))
+                    for row in sparse_rows
+                ]
+            ).tocsr()
+            sparse_matrix.data = np.log1p(np.abs(sparse_matrix.data))
+            parts.append(_l2_rows(sparse_matrix) * float(self.config["sparse_weight"]))
+        if any(row is not None for row in dense_rows):
+            width = next(row.shape[0] for row in dense_rows if row is not None)
+            dense_matrix = np.vstack(
+                [row if row is not None else np.zeros(width) for row in dense_rows]
+            )
+            parts.append(scipy.sparse.csr_matrix(dense_matrix))
+        if not parts:
+            raise InvalidConfigException(
+                "LinearIntentClassifier needs sentence features: add a featurizer before it"
+            )
+        return scipy.sparse.hstack(parts).tocsr()
+
+    def train(self, training_data: TrainingData) -> Resource:
+        from sklearn.linear_model import LogisticRegression
+
+        examples = [e for e in training_data.intent_examples if e.get(INTENT) and e.get(TEXT)]
+        labels = sorted({e.get(INTENT) for e in examples})
+        if len(labels) < 2:
+            logger.warning("LinearIntentClassifier: fewer than two intents, nothing to learn")
+            return self._resource
+        x = self._features(examples)
+        y = np.array([labels.index(e.get(INTENT)) for e in examples])
+        clf = LogisticRegression(
+            C=float(self.config["C"]), max_iter=int(self.config["max_iter"]), solver="lbfgs"
+        )
+        clf.fit(x, y)
+        self.weights = clf.coef_.astype(np.float32)
+        self.bias = clf.intercept_.astype(np.float32)
+        self.labels = labels
+        self.persist()
+        return self._resource
+
+    def predict(self, messages: list[Message]) -> np.ndarray:
+        """(n, n_intents) probabilities."""
+        assert self.weights is not None and self.bias is not None
+        logits = np.asarray(self._features(messages) @ self.weights.T) + self.bias
+        logits -= logits.max(axis=1, keepdims=True)
+        probs = np.exp(logits)
+        return probs / probs.sum(axis=1, keepdims=True)
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        if self.weights is None or not messages:
+            return messages
+        probs = self.predict(messages)
+        limit = int(self.config[RANKING_LENGTH])
+        for message, row in zip(messages, probs, strict=False):
+            order = np.argsort(-row)
+            ranking = [{"name": self.labels[i], "confidence": float(row[i])} for i in order]
+            message.set(INTENT, ranking[0], add_to_output=True)
+            message.set(
+                "intent_ranking", ranking[:limit] if limit > 0 else ranking, add_to_output=True
+            )
+        return messages
+
+    def persist(self) -> None:
+        with self._model_storage.write_to(self._resource) as directory:
+            np.savez(directory / _WEIGHTS, weights=self.weights, bias=self.bias)
+            (directory / _LABELS).write_text(json.dumps(self.labels), encoding="utf-8")
+
+    @classmethod
+    def load(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> LinearIntentClassifier:
+        try:
+            with model_storage.read_from(resource) as directory:
+                arrays = np.load(directory / _WEIGHTS)
+                labels = json.loads((directory / _LABELS).read_text(encoding="utf-8"))
+                return cls(
+                    config, model_storage, resource, arrays["weights"], arrays["bias"], labels
+                )
+        except (ValueError, FileNotFoundError):
+            logger.debug("LinearIntentClassifier: no trained weights in %s", resource.name)
+            return cls.create(config, model_storage, resource, execution_context)

@@ -1,0 +1,121 @@
+"""Dense sentence features from all-MiniLM-L6-v2, loaded offline from the packaged weights.
+
+The encoder is the plain-numpy implementation in `knowledge/encoder.py` (shared with the
+knowledge answerer, so both sides embed text the same way). It is loaded from its file rather
+than as `knowledge.encoder`, so nothing else from the 3.11 `knowledge` package is imported here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import sys
+import threading
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.constants import DENSE_FEATURIZABLE_ATTRIBUTES
+from rasa.nlu.featurizers.dense_featurizer.dense_featurizer import DenseFeaturizer
+from rasa.shared.exceptions import InvalidConfigException
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+logger = logging.getLogger(__name__)
+
+ENCODER_FILE = Path(__file__).resolve().parents[2] / "knowledge" / "encoder.py"
+_MODULE_NAME = "parley_minilm_encoder"
+_lock = threading.Lock()
+_encoders: dict[str | None, Any] = {}
+
+
+def _encoder_module() -> ModuleType:
+    if _MODULE_NAME in sys.modules:
+        return sys.modules[_MODULE_NAME]
+    spec = importlib.util.spec_from_file_location(_MODULE_NAME, ENCODER_FILE)
+    if spec is None or spec.loader is None:
+        raise InvalidConfigException(f"sentence encoder not found at {ENCODER_FILE}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[_MODULE_NAME] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def get_encoder(model_dir: str | None = None) -> Any:
+    """One encoder per model folder and process (the weights take ~90 MB)."""
+    with _lock:
+        if model_dir not in _encoders:
+            module = _encoder_module()
+            _encoders[model_dir] = module.MiniLMEncoder(Path(model_dir) if model_dir else None)
+        return _encoders[model_dir]
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
+class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
+    """Adds a 384-dim sentence embedding (unit length times `scale`) to each message."""
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        return {
+            **DenseFeaturizer.get_default_config(),
+            # Folder with model.safetensors + tokenizer.json; None: the packaged model
+            # (or PARLEY_ENCODER_DIR).
+            "model_dir": None,
+            # Multiplies the unit vectors so that they weigh in next to sparse count features.
+            "scale": 1.0,
+            "batch_size": 64,
+        }
+
+    @staticmethod
+    def required_packages() -> list[str]:
+        return ["numpy", "tokenizers", "safetensors"]
+
+    def __init__(self, config: dict[str, Any], name: str) -> None:
+        super().__init__(name, config)
+        self._model_dir: str | None = config["model_dir"]
+        self._scale = float(config["scale"])
+        self._batch_size = int(config["batch_size"])
+
+    @classmethod
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> MiniLMFeaturizer:
+        return cls(config, execution_context.node_name)
+
+    @classmethod
+    def validate_config(cls, config: dict[str, Any]) -> None:
+        if float(config.get("scale", 1.0)) <= 0:
+            raise InvalidConfigException("MiniLMFeaturizer: 'scale' must be positive")
+        if int(config.get("batch_size", 64)) < 1:
+            raise InvalidConfigException("MiniLMFeaturizer: 'batch_size' must be at least 1")
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """(n, 384) float32 sentence vectors, already scaled."""
+        vectors = get_encoder(self._model_dir).encode(texts, batch_size=self._batch_size)
+        return np.asarray(vectors, dtype=np.float32) * self._scale
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        for attribute in DENSE_FEATURIZABLE_ATTRIBUTES:
+            todo = [m for m in messages if isinstance(m.get(attribute), str) and m.get(attribute)]
+            if not todo:
+                continue
+            vectors = self.embed([m.get(attribute) for m in todo])
+            for message, vector in zip(todo, vectors, strict=False):
+                self.add_features_to_message(
+                    sequence=None, sentence=vector[None, :], attribute=attribute, message=message
+                )
+        return messages
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        logger.info("MiniLMFeaturizer: embedding %d examples", len(training_data.training_examples))
+        self.process(training_data.training_examples)
+        return training_data
