@@ -102,6 +102,7 @@ def main() -> int:
     }
     trigger_ms: list[float] = []
     reply_ms: list[float] = []
+    failures: list[dict] = []
     try:
         with start_stack(extra_env=env) as stack:
             url = stack.stack.settings.handoff_url
@@ -113,8 +114,16 @@ def main() -> int:
                 name = f"{run}c{i}"
                 stack.send(name, "hi", metadata={"name": name})
                 t0 = time.time()
-                stack.send(name, "I want to talk to a human", metadata={"name": name})
-                wait(lambda name=name: posted.get(name))
+                replies = stack.send(name, "I want to talk to a human", metadata={"name": name})
+                try:
+                    wait(lambda name=name: posted.get(name))
+                except TimeoutError:
+                    failures.append({"customer": name, "replies": replies})
+                    print(f"no packet for {name}; bot replied {replies}", file=sys.stderr)
+                    for log in sorted((stack.state_dir / "logs").glob("*.log")):
+                        print(f"--- {log.name}", *log.read_text().splitlines()[-15:],
+                              sep="\n", file=sys.stderr)
+                    continue
                 trigger_ms.append((posted[name] - t0) * 1000)
                 packet = next(m for m in slack.top_level(CHANNEL) if name in m["text"])
                 hid = next(e["value"] for b in packet["blocks"] if b["type"] == "actions"
@@ -149,6 +158,7 @@ def main() -> int:
         },
         "trigger_to_packet": summary(trigger_ms),
         "agent_reply_to_customer": summary(reply_ms),
+        "handoffs_without_packet": len(failures),
         "targets_ms": {"trigger_to_packet_p95": 300, "agent_reply_to_customer_p95": 200},
     }
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,1 @@
+"""Human handoff: the queue, Slack app, terminal console and outcome ledger (see README.md)."""

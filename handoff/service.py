@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from handoff.db import Database
@@ -50,6 +51,24 @@ class OpenResult:
 
 def _outcome_for(resolution: str) -> str:
     return RESOLVED_BY_HUMAN if resolution == "resolved" else UNRESOLVED
+
+
+def _retry_on_conflict(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Another process (the action server or the event tail) may create the same
+    conversation row at the same moment; the loser simply runs its transaction again."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        for attempt in range(3):
+            try:
+                return fn(*args, **kwargs)
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
 
 
 class HandoffService:
@@ -114,6 +133,7 @@ class HandoffService:
         return h
 
     # -- the state machine ----------------------------------------------------------
+    @_retry_on_conflict
     def open_handoff(
         self,
         sender_id: str,
@@ -314,6 +334,7 @@ class HandoffService:
         return h
 
     # -- ledger ---------------------------------------------------------------------
+    @_retry_on_conflict
     def note_rasa_event(self, event: dict[str, Any]) -> None:
         """Keep the ledger's per-conversation timestamps from Rasa's event stream."""
         sender_id = event.get("sender_id")
@@ -340,6 +361,7 @@ class HandoffService:
             if conv.state == BOT and conv.outcome is not None and conv.handoff_count == 0:
                 conv.outcome = None  # the customer came back: the conversation is live again
 
+    @_retry_on_conflict
     def record_csat(self, sender_id: str, score: int, comment: str = "") -> None:
         if not 1 <= score <= 5:
             raise HandoffError("CSAT must be between 1 and 5.")

@@ -129,3 +129,27 @@ def test_csat_is_stored(service: HandoffService) -> None:
     assert conversation(service, "c-csat").csat == 4
     with pytest.raises(HandoffError):
         service.record_csat("c-csat", 9)
+
+
+def test_concurrent_creation_of_the_conversation_row(
+    service: HandoffService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The event tail creates the row between our look-up and our insert."""
+    original = HandoffService._conversation
+    raced = []
+
+    def racing(session, sender_id):  # type: ignore[no-untyped-def]
+        if not raced:
+            raced.append(True)
+            # We looked and found nothing; now the other process commits the row first.
+            HandoffService(service.db).note_rasa_event(
+                {"sender_id": sender_id, "event": "user", "timestamp": 5.0}
+            )
+            session.add(Conversation(sender_id=sender_id, state=BOT))
+            session.flush()  # UNIQUE constraint fails here
+        return original(session, sender_id)
+
+    monkeypatch.setattr(HandoffService, "_conversation", staticmethod(racing))
+    opened = service.open_handoff("racer", sample_packet())
+    assert opened.created and raced
+    assert conversation(service, "racer").state == QUEUED
