@@ -11,6 +11,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 
+import numpy as np
 from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
 
@@ -133,24 +134,54 @@ class Retriever:
         self._lock = threading.Lock()
         self._generation = -1
         self._versions: dict[str, str] = {}
+        self._live: set[str] = set()
 
     def refresh(self) -> bool:
         """Reload the live-version map if the manifest moved on. Cheap when nothing changed."""
         gen = self.manifest.generation()
         if gen == self._generation:
             return False
-        versions = self.manifest.versions()
+        versions, live_ids = self.manifest.live()
         with self._lock:
-            self._versions, self._generation = versions, gen
+            self._versions, self._live, self._generation = versions, live_ids, gen
         return True
 
     @property
     def article_count(self) -> int:
         return len(self._versions)
 
+    @staticmethod
+    def _hit(meta: dict, versions: dict[str, str]) -> ArticleHit:
+        # Unchanged chunks are shared between versions: the version comes from the manifest.
+        path = str(meta["path"])
+        return ArticleHit(
+            path, str(meta["title"]), str(meta["url"]), versions.get(path, ""), 0.0, 0.0, -1.0
+        )
+
+    def _fill_passages(self, hit: ArticleHit, vec: list[float], live: set[str]) -> None:
+        """Passages of an article that reached the top through its title only."""
+        got = self.store.get(
+            where={"$and": [{"path": hit.path}, {"kind": "chunk"}]},
+            include=["documents", "metadatas", "embeddings"],
+        )
+        q = np.asarray(vec, dtype=np.float32)
+        for cid, doc, meta, emb in zip(
+            got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=False
+        ):
+            if cid not in live or doc is None:
+                continue
+            text = doc.split("\n", 1)[1] if "\n" in doc else doc
+            e = np.asarray(emb, dtype=np.float32)
+            sim = float(e @ q / max(float(np.linalg.norm(e) * np.linalg.norm(q)), 1e-9))
+            hit.passages.append(Passage(cid, text, str(meta.get("heading", "")), sim))
+
     def search(self, question: str, top: int = 5) -> list[ArticleHit]:
-        self.refresh()
-        versions = self._versions
+        if self._generation < 0:
+            self.refresh()
+        # Otherwise the owner refreshes after each completed index run, so a search never
+        # sees a half-applied update.
+        with self._lock:
+            versions, live = self._versions, self._live
         if not versions or not question.strip():
             return []
         vec = self.embeddings.embed_query(question)
@@ -165,19 +196,15 @@ class Retriever:
         # Chroma returns cosine distance; similarity = 1 - distance.
         for doc, dist in titles:
             m = doc.metadata
-            if versions.get(m["path"]) != m["version"]:
-                continue  # a chunk of a version the manifest no longer (or not yet) serves
+            if doc.id not in live:
+                continue  # a chunk the manifest no longer (or not yet) serves
             title_sims[m["path"]] = 1.0 - dist
-            hits.setdefault(
-                m["path"], ArticleHit(m["path"], m["title"], m["url"], m["version"], 0.0, 0.0, -1.0)
-            )
+            hits.setdefault(m["path"], self._hit(m, versions))
         for doc, dist in chunks:
             m = doc.metadata
-            if versions.get(m["path"]) != m["version"]:
+            if doc.id not in live:
                 continue
-            hit = hits.setdefault(
-                m["path"], ArticleHit(m["path"], m["title"], m["url"], m["version"], 0.0, 0.0, -1.0)
-            )
+            hit = hits.setdefault(m["path"], self._hit(m, versions))
             text = (
                 doc.page_content.split("\n", 1)[1] if "\n" in doc.page_content else doc.page_content
             )
@@ -189,6 +216,8 @@ class Retriever:
         w = self.title_weight
         qwords = content_words(question)
         for hit in hits.values():
+            if not hit.passages:
+                self._fill_passages(hit, vec, live)
             for p in hit.passages:
                 overlap = len(qwords & content_words(f"{p.heading} {p.text}")) / max(len(qwords), 1)
                 p.rank_score = p.similarity + PASSAGE_LEXICAL_WEIGHT * overlap

@@ -81,12 +81,19 @@ class KnowledgeService:
         finally:
             self.ready.set()
         if not watch:
+            # Another process (python -m knowledge watch) keeps the index fresh: follow it.
+            while not self._stop.wait(0.5):
+                try:
+                    self.retriever.refresh()
+                except Exception:
+                    log.exception("knowledge: could not read the index manifest")
             return
         from watchfiles import watch as watch_files
 
         folder = self.settings.knowledge_dir
         folder.mkdir(parents=True, exist_ok=True)
         while not self._stop.is_set():
+            caught_up = False
             try:
                 for changes in watch_files(
                     folder,
@@ -97,6 +104,10 @@ class KnowledgeService:
                     yield_on_timeout=True,
                 ):
                     self.retriever.refresh()  # another process may have re-indexed
+                    if not caught_up:
+                        # Edits made before the watcher was listening: one full scan.
+                        self.sync()
+                        caught_up = True
                     if not changes:
                         continue
                     paths = [p for _, p in changes]

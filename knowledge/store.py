@@ -75,6 +75,13 @@ class Manifest:
             for r in rows
         }
 
+    def live(self) -> tuple[dict[str, str], set[str]]:
+        """(path -> live version, ids of every live chunk), read in one transaction."""
+        rows = self._conn().execute("SELECT path, version, chunk_ids FROM files").fetchall()
+        versions = {r[0]: r[1] for r in rows}
+        ids = {cid for r in rows for cid in json.loads(r[2])}
+        return versions, ids
+
     def versions(self) -> dict[str, str]:
         return dict(self._conn().execute("SELECT path, version FROM files").fetchall())
 
