@@ -16,6 +16,8 @@ export class Connection {
    * @param {(state: string) => void} opts.onState "connecting" | "online" | "reconnecting" | "offline"
    * @param {(message: object) => void} opts.onBotMessage one `bot_uttered` payload
    * @param {() => void} opts.onReconnected the link came back after a drop (history may have moved on)
+   * @param {(id: string) => void} opts.onEmit a queued message is on its way
+   * @param {(id: string) => void} opts.onSent the server acknowledged a message
    */
   constructor(opts) {
     this.opts = opts;
@@ -76,12 +78,14 @@ export class Connection {
     if (this.socket) this.socket.disconnect();
   }
 
-  /** Join a different session (after "new conversation") without reconnecting. */
+  /** Follow a different session id (after "new conversation"): a fresh socket leaves the
+   *  old conversation's room, then joins the new one on connect. */
   switchSession() {
     this.inFlight.clear();
     if (this.socket && this.socket.connected) {
-      this.confirmed = false;
-      this.socket.emit("session_request", { session_id: this.opts.sessionId() });
+      this.socket.disconnect();
+      this.setState("connecting");
+      this.socket.connect();
     }
   }
 
@@ -97,6 +101,7 @@ export class Connection {
     for (const item of this.outbox.items()) {
       if (this.inFlight.has(item.id)) continue;
       this.inFlight.add(item.id);
+      this.opts.onEmit(item.id);
       const payload = {
         message: item.text,
         session_id: this.opts.sessionId(),

@@ -49,6 +49,15 @@ export class Store {
     return id;
   }
 
+  /** Whether this conversation has begun (asking Rasa for an unknown one would create it). */
+  started() {
+    return read(this.prefix + "started", null) === this.sessionId();
+  }
+
+  markStarted() {
+    write(this.prefix + "started", this.sessionId());
+  }
+
   // -- outbox: messages typed but not yet acknowledged, per session --------------
   items() {
     return read(this.prefix + "outbox:" + this.sessionId(), []);

@@ -78,8 +78,8 @@ export function buildView(root, config, t) {
 
   const title = el("h2", { id: "parley-title", class: "title", text: config.title || t("defaultTitle") });
   const disclosure = el("p", { class: "disclosure", id: "parley-disclosure", text: t("disclosure") });
-  const newBtn = el("button", { type: "button", class: "ghost new", text: t("newConversation") });
-  const endBtn = el("button", { type: "button", class: "ghost end", text: t("endChat") });
+  const newBtn = el("button", { type: "button", class: "tool new", text: t("newConversation") });
+  const endBtn = el("button", { type: "button", class: "tool end", text: t("endChat") });
   const closeBtn = el(
     "button",
     { type: "button", class: "icon close", "aria-label": t("close") },
@@ -88,8 +88,9 @@ export function buildView(root, config, t) {
   const header = el(
     "header",
     {},
-    el("div", { class: "head-text" }, title, disclosure),
-    el("div", { class: "head-actions" }, newBtn, endBtn, closeBtn),
+    el("div", { class: "head-row" }, title, closeBtn),
+    disclosure,
+    el("div", { class: "tools" }, newBtn, endBtn),
   );
 
   const status = el("p", { class: "status", role: "status", "aria-live": "polite" });
@@ -162,7 +163,8 @@ export function renderMessage(entry, ctx) {
 
 export function fillMessage(li, entry, ctx) {
   const { t, formatTime } = ctx;
-  li.className = `msg ${entry.role}${entry.pending ? " pending" : ""}`;
+  const waiting = entry.pending && !entry.emitted;
+  li.className = `msg ${entry.role}${waiting ? " pending" : ""}`;
   li.replaceChildren();
   let who;
   let badge = null;
@@ -198,7 +200,7 @@ export function fillMessage(li, entry, ctx) {
     }
     li.append(el("div", { class: "sources" }, el("span", { class: "sources-label", text: t("sources") }), list));
   }
-  if (entry.pending) li.append(el("span", { class: "pending-note", text: t("pending") }));
+  if (waiting) li.append(el("span", { class: "pending-note", text: t("pending") }));
   return li;
 }
 

@@ -36,6 +36,7 @@ export class Widget {
       outbox: this.store,
       onState: (state) => this.showConnection(state),
       onBotMessage: (message) => this.receive(message),
+      onEmit: (id) => this.emitted(id),
       onSent: (id) => this.sent(id),
       onReconnected: () => this.sync(),
     });
@@ -123,6 +124,7 @@ export class Widget {
   send(text, shownAs) {
     const item = { id: randomId(8), text, metadata: this.metadata(text === shownAs ? null : shownAs), shown: shownAs, ts: Date.now() / 1000 };
     this.store.add(item);
+    this.store.markStarted();
     this.disableQuickReplies();
     this.append({ role: "user", text: shownAs, ts: item.ts, pending: true, pendingId: item.id });
     if (this.handoff.state === "bot") this.setTyping(true);
@@ -142,6 +144,14 @@ export class Widget {
     if (c.metadata && typeof c.metadata === "object") meta.custom = c.metadata;
     if (shownAs) meta.shown_as = shownAs;
     return meta;
+  }
+
+  emitted(id) {
+    const entry = this.entries.find((e) => e.pendingId === id);
+    if (entry && !entry.emitted) {
+      entry.emitted = true;
+      fillMessage(entry.node, entry, this.ctx);
+    }
   }
 
   sent(id) {
@@ -190,8 +200,8 @@ export class Widget {
 
   append(entry) {
     entry.node = renderMessage(entry, this.ctx);
-    // Pending (unsent) messages stay last, in the order they were typed.
-    const firstPending = entry.pending ? null : this.entries.find((e) => e.pending);
+    // Messages still waiting for the connection stay last, in the order they were typed.
+    const firstPending = entry.pending ? null : this.entries.find((e) => e.pending && !e.emitted);
     if (firstPending) {
       this.entries.splice(this.entries.indexOf(firstPending), 0, entry);
       this.ui.log.insertBefore(entry.node, firstPending.node);
@@ -231,6 +241,7 @@ export class Widget {
 
   async sync() {
     if (this.connection && this.connection.inFlight.size) return; // the acknowledgement syncs again
+    if (!this.store.started()) return; // nothing said yet: nothing to fetch
     const sessionId = this.store.sessionId();
     let history;
     try {
