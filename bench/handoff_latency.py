@@ -69,7 +69,7 @@ def wait(predicate, timeout: float = 30.0):  # type: ignore[no-untyped-def]
         value = predicate()
         if value:
             return value
-        time.sleep(0.002)
+        time.sleep(0.005)
     raise TimeoutError("condition not met")
 
 

@@ -25,6 +25,8 @@ class HandoffClient:
         self.settings = settings
         self.db = Database(settings.db_url)
         self.service = HandoffService(self.db, settings.slack_channel, wake=self._nudge)
+        # Reused: a new client per request would rebuild its TLS context every time.
+        self._http = httpx.Client(timeout=2.0)
 
     def _nudge(self) -> None:
         def post() -> None:
@@ -34,8 +36,7 @@ class HandoffClient:
             )
             # If the service is down it finds the handoff when it polls its outbox.
             with contextlib.suppress(httpx.HTTPError):
-                httpx.post(f"{self.settings.service_url}/internal/wake", headers=headers,
-                           timeout=2.0)
+                self._http.post(f"{self.settings.service_url}/internal/wake", headers=headers)
 
         threading.Thread(target=post, daemon=True).start()
 
@@ -68,5 +69,6 @@ def reset_client() -> None:
     global _client
     with _lock:
         if _client is not None:
+            _client._http.close()
             _client.db.dispose()
         _client = None

@@ -40,6 +40,8 @@ class FakeRasa:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True  # no Nagle/delayed-ACK stalls on loopback
+
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 pass
 

@@ -180,6 +180,8 @@ class MockSlack:
         mock = self
 
         class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True  # no Nagle/delayed-ACK stalls on loopback
+
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 pass
 
