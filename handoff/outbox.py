@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from datetime import timedelta
 from typing import Protocol
 
@@ -116,6 +117,7 @@ class OutboxWorker:
         with self.db.session() as session:
             handoff = session.get(Handoff, item.handoff_id)
         check_first = item.attempts > 0 and (item.last_error or "").startswith("ambiguous")
+        started = time.perf_counter()
         try:
             if item.target == "slack":
                 if self.slack is None:
@@ -144,6 +146,8 @@ class OutboxWorker:
         except Exception as exc:  # noqa: BLE001
             self._failed(item, DeliveryError(str(exc)))
             return False
+        # How long the receiving end took: kept with the item for operations and the bench.
+        result = {**result, "took_ms": round((time.perf_counter() - started) * 1000, 1)}
         self._finish(item, "sent", result)
         return True
 

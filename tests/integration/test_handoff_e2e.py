@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -144,3 +145,31 @@ def test_handoff_round_trip(handoff_stack: RunningStack, slack: MockSlack) -> No
     assert (row["started_at"] <= row["first_bot_response_at"] <= row["handoff_at"]
             <= row["claimed_at"] <= row["first_agent_reply_at"] <= row["resolved_at"])
     assert len([m for m in slack.top_level(CHANNEL) if m["ts"] == packet["ts"]]) == 1
+
+
+POLICY_ON = "HandoffTriggerPolicy" in (Path(__file__).parents[2] / "config.yml").read_text()
+
+
+@pytest.mark.skipif(not POLICY_ON, reason="HandoffTriggerPolicy is not in config.yml")
+def test_sensitive_topic_hands_off_without_being_asked(
+    handoff_stack: RunningStack, slack: MockSlack
+) -> None:
+    customer = f"e2e-legal-{int(time.time() * 1000)}"
+    replies = handoff_stack.send(customer, "I will take you to court and call my lawyer")
+    assert any(QUEUED_NOTICE in (r.get("text") or "") for r in replies)
+    assert handoff_stack.tracker(customer)["paused"] is True
+    db = Database(f"sqlite:///{handoff_stack.state_dir / 'handoff.db'}")
+    try:
+        row = wait(lambda: next((r for r in ledger_rows(db)
+                                 if r["conversation_id"] == customer), None))
+    finally:
+        db.dispose()
+    assert row["trigger"] == "sensitive_topic" and row["state"] == "queued"
+
+
+@pytest.mark.skipif(not POLICY_ON, reason="HandoffTriggerPolicy is not in config.yml")
+def test_two_unanswerable_questions_hand_off(handoff_stack: RunningStack) -> None:
+    customer = f"e2e-abstain-{int(time.time() * 1000)}"
+    handoff_stack.send(customer, "what's the weather like on mars tomorrow?")
+    handoff_stack.send(customer, "who won the football world cup in 1954?")
+    assert handoff_stack.tracker(customer)["paused"] is True
