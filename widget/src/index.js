@@ -5,6 +5,8 @@
 
 import { Widget } from "./widget.js";
 
+const startedAt = performance.now(); // when this script began to run (reported in parley:ready)
+
 const DEFAULTS = {
   serverUrl: "", // Rasa (socket.io channel)
   apiUrl: "", // history + satisfaction survey; default: where this script was loaded from
@@ -50,7 +52,7 @@ function init(config) {
   (c.container || document.body).append(host);
   instance = new Widget(c, host);
   instance.start();
-  window.dispatchEvent(new CustomEvent("parley:ready"));
+  window.dispatchEvent(new CustomEvent("parley:ready", { detail: { startedAt } }));
   return instance;
 }
 

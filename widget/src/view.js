@@ -55,14 +55,11 @@ export function textOn(hex) {
   return (lum + 0.05) / 0.05 > 1.05 / (lum + 0.05) ? "#111111" : "#ffffff";
 }
 
-/** Build the whole widget inside `root` (a ShadowRoot). Returns the parts the controller drives. */
-export function buildView(root, config, t) {
-  const style = el("style", { text: css });
-  root.append(style);
+/** The styles and the launcher button: all that is needed for the first paint. */
+export function buildLauncher(root, config, t) {
   const host = root.host;
   host.style.setProperty("--parley-brand", config.brandColor);
   host.style.setProperty("--parley-on-brand", textOn(config.brandColor));
-
   const launcher = el(
     "button",
     {
@@ -75,7 +72,12 @@ export function buildView(root, config, t) {
     },
     icon(ICON_CHAT, true),
   );
+  root.append(el("style", { text: css }), launcher);
+  return launcher;
+}
 
+/** The chat panel, built when first needed. Returns the parts the controller drives. */
+export function buildPanel(root, config, t) {
   const title = el("h2", { id: "parley-title", class: "title", text: config.title || t("defaultTitle") });
   const disclosure = el("p", { class: "disclosure", id: "parley-disclosure", text: t("disclosure") });
   const newBtn = el("button", { type: "button", class: "tool new", text: t("newConversation") });
@@ -152,8 +154,8 @@ export function buildView(root, config, t) {
     survey,
     form,
   );
-  root.append(panel, launcher);
-  return { launcher, panel, title, status, log, typing, survey, input, sendBtn, personBtn, limit, form, newBtn, endBtn, closeBtn };
+  root.insertBefore(panel, root.querySelector(".launcher"));
+  return { panel, title, status, log, typing, survey, input, sendBtn, personBtn, limit, form, newBtn, endBtn, closeBtn };
 }
 
 /** One message as a list item. `entry` = {role, text, agent, sources, ts, pending}. */

@@ -5,7 +5,7 @@
 import { Connection } from "./connection.js";
 import { pickLanguage, translator } from "./i18n.js";
 import { randomId, Store } from "./store.js";
-import { buildView, fillMessage, renderMessage, renderQuickReplies, renderSurvey } from "./view.js";
+import { buildLauncher, buildPanel, fillMessage, renderMessage, renderQuickReplies, renderSurvey } from "./view.js";
 
 const SYNC_DELAY_MS = 350;
 const COMMENT_MAX = 1000;
@@ -22,13 +22,43 @@ export class Widget {
     this.handoff = { state: "bot", agent: "" };
     this.host = hostElement;
     const root = hostElement.attachShadow({ mode: "open" });
-    this.ui = buildView(root, config, this.t);
     this.root = root;
-    this.bind();
+    this.ui = null; // the panel, built right after the launcher's first paint
+    this.launcher = buildLauncher(root, config, this.t);
+    this.launcher.addEventListener("click", () =>
+      !this.ui || this.ui.panel.hidden ? this.open(true) : this.close(),
+    );
   }
 
   // -- start-up -------------------------------------------------------------------
+  /** Paint the launcher first; build the panel and connect once that frame is out. */
   start() {
+    requestAnimationFrame(() => setTimeout(() => this.boot(), 0));
+  }
+
+  boot() {
+    this.ensurePanel();
+    window.addEventListener("storage", (event) => {
+      // Another tab started a new conversation: follow it.
+      if (event.key === this.store.prefix + "session") this.resetView();
+    });
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible") this.sync();
+    });
+    // Visitors who never open the chat cost the server nothing: connect when there is a
+    // conversation to follow, or when the panel opens.
+    if (this.config.open || this.store.isOpen()) this.open(false);
+    else if (this.store.started() || this.store.items().length) this.ensureConnected();
+  }
+
+  ensurePanel() {
+    if (this.ui) return;
+    this.ui = buildPanel(this.root, this.config, this.t);
+    this.bind();
+  }
+
+  ensureConnected() {
+    if (this.connection) return;
     this.connection = new Connection({
       serverUrl: this.config.serverUrl,
       socketPath: this.config.socketPath,
@@ -44,19 +74,10 @@ export class Widget {
     this.renderPending();
     this.connection.start();
     this.sync();
-    if (this.config.open || this.store.isOpen()) this.open(false);
-    window.addEventListener("storage", (event) => {
-      // Another tab started a new conversation: follow it.
-      if (event.key === this.store.prefix + "session") this.resetView();
-    });
-    document.addEventListener("visibilitychange", () => {
-      if (document.visibilityState === "visible") this.sync();
-    });
   }
 
   bind() {
     const ui = this.ui;
-    ui.launcher.addEventListener("click", () => (ui.panel.hidden ? this.open(true) : this.close()));
     ui.closeBtn.addEventListener("click", () => this.close());
     ui.panel.addEventListener("keydown", (event) => {
       if (event.key === "Escape") this.close();
@@ -78,10 +99,12 @@ export class Widget {
   }
 
   open(focus) {
+    this.ensurePanel();
+    this.ensureConnected();
     const ui = this.ui;
     ui.panel.hidden = false;
-    ui.launcher.setAttribute("aria-expanded", "true");
-    ui.launcher.setAttribute("aria-label", this.t("launcherClose"));
+    this.launcher.setAttribute("aria-expanded", "true");
+    this.launcher.setAttribute("aria-label", this.t("launcherClose"));
     this.host.classList.add("open");
     this.store.setOpen(true);
     this.scrollDown();
@@ -91,11 +114,11 @@ export class Widget {
   close() {
     const ui = this.ui;
     ui.panel.hidden = true;
-    ui.launcher.setAttribute("aria-expanded", "false");
-    ui.launcher.setAttribute("aria-label", this.t("launcherOpen"));
+    this.launcher.setAttribute("aria-expanded", "false");
+    this.launcher.setAttribute("aria-label", this.t("launcherOpen"));
     this.host.classList.remove("open");
     this.store.setOpen(false);
-    ui.launcher.focus();
+    this.launcher.focus();
   }
 
   // -- sending --------------------------------------------------------------------
@@ -128,6 +151,7 @@ export class Widget {
     this.disableQuickReplies();
     this.append({ role: "user", text: shownAs, ts: item.ts, pending: true, pendingId: item.id });
     if (this.handoff.state === "bot") this.setTyping(true);
+    this.ensureConnected();
     this.connection.flush();
   }
 
@@ -381,6 +405,7 @@ export class Widget {
 
   // -- new conversation ---------------------------------------------------------------
   newConversation() {
+    this.ensurePanel();
     this.store.newSession();
     this.resetView();
   }
@@ -392,7 +417,7 @@ export class Widget {
     this.handoff = { state: "bot", agent: "" };
     this.renderStatus();
     this.setTyping(false);
-    this.connection.switchSession();
+    if (this.connection) this.connection.switchSession();
     this.renderPending();
     this.sync();
     this.ui.input.focus();
