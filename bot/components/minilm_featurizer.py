@@ -26,6 +26,8 @@ from rasa.shared.exceptions import InvalidConfigException
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot.components.fingerprint import source_fingerprint
+
 logger = logging.getLogger(__name__)
 
 ENCODER_FILE = Path(__file__).resolve().parents[2] / "knowledge" / "encoder.py"
@@ -90,6 +92,11 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
         execution_context: ExecutionContext,
     ) -> MiniLMFeaturizer:
         return cls(config, execution_context.node_name)
+
+    @classmethod
+    def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
+        # Rasa caches featurizer outputs: recompute them when the encoder code changes.
+        return source_fingerprint(Path(__file__), ENCODER_FILE) + str(config.get("model_dir"))
 
     @classmethod
     def validate_config(cls, config: dict[str, Any]) -> None:
