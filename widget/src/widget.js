@@ -15,8 +15,12 @@ export class Widget {
     this.config = config;
     this.lang = pickLanguage(config.language);
     this.t = translator(this.lang, (config.strings || {})[this.lang]);
-    const timeFormat = new Intl.DateTimeFormat(this.lang, { hour: "2-digit", minute: "2-digit" });
-    this.ctx = { t: this.t, formatTime: (d) => timeFormat.format(d) };
+    let timeFormat = null; // made on first use: not needed for the launcher's first paint
+    const formatTime = (d) => {
+      timeFormat = timeFormat || new Intl.DateTimeFormat(this.lang, { hour: "2-digit", minute: "2-digit" });
+      return timeFormat.format(d);
+    };
+    this.ctx = { t: this.t, formatTime };
     this.store = new Store(config.storageKey);
     this.entries = []; // {role, text, agent, sources, ts, node, pendingId?}
     this.handoff = { state: "bot", agent: "" };
