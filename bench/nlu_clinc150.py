@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -29,6 +30,7 @@ import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "bench-data" / "clinc150" / "data_full.json"
@@ -106,7 +108,7 @@ def resolve_pipeline(value: str) -> tuple[str, Path]:
     return path.stem, path.resolve()
 
 
-def machine_info() -> dict[str, object]:
+def machine_info() -> dict[str, Any]:
     cpu = platform.processor() or "unknown"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -132,25 +134,33 @@ def machine_info() -> dict[str, object]:
     }
 
 
-def _run_logged(cmd: list[str], log: Path, env: dict[str, str]) -> float:
-    """Run a command with output appended to `log`; return wall-clock seconds."""
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _run_logged(cmd: list[str], log: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Run a command with output appended to `log`; return (wall-clock, CPU) seconds."""
+    cpu_start = _children_cpu_seconds()
     start = time.perf_counter()
     with log.open("a", encoding="utf-8") as fh:
         fh.write(f"$ {' '.join(cmd)}\n")
         fh.flush()
         proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
     seconds = time.perf_counter() - start
+    cpu_seconds = _children_cpu_seconds() - cpu_start
     if proc.returncode != 0:
         raise BenchError(f"command failed (exit {proc.returncode}); see {log}")
-    return seconds
+    return seconds, cpu_seconds
 
 
 def train(
     config: Path, nlu_file: Path, out_dir: Path, log: Path, env: dict[str, str]
-) -> tuple[Path, float]:
+) -> tuple[Path, float, float]:
+    """Train; return the model file, wall-clock and CPU seconds."""
     if not RASA_BIN.exists():
         raise BenchError(f"Rasa is not installed at {RASA_BIN}; set up the Rasa venv first")
-    seconds = _run_logged(
+    seconds, cpu_seconds = _run_logged(
         [
             str(RASA_BIN),
             "train",
@@ -170,12 +180,12 @@ def train(
     model = out_dir / "nlu.tar.gz"
     if not model.is_file():
         raise BenchError(f"training finished but no model at {model}; see {log}")
-    return model, seconds
+    return model, seconds, cpu_seconds
 
 
 def predict(
     model: Path, data: dict[str, list[list[str]]], work: Path, log: Path, env: dict[str, str]
-) -> list[dict[str, object]]:
+) -> list[dict[str, Any]]:
     messages = work / "messages.json"
     messages.write_text(json.dumps({k: data[k] for k in EVAL_SPLITS}), encoding="utf-8")
     out = work / "predictions.jsonl"
@@ -196,12 +206,12 @@ def predict(
     return [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
 
 
-def _is_oos(rec: dict[str, object], threshold: float) -> bool:
-    return rec["intent"] == OOS_INTENT or float(rec["confidence"]) < threshold  # type: ignore[arg-type]
+def _is_oos(rec: dict[str, Any], threshold: float) -> bool:
+    return rec["intent"] == OOS_INTENT or float(rec["confidence"]) < threshold
 
 
 def scores(
-    preds: list[dict[str, object]], in_split: str, oos_split: str, threshold: float
+    preds: list[dict[str, Any]], in_split: str, oos_split: str, threshold: float
 ) -> tuple[float, float]:
     """(in-scope accuracy, OOS recall) in percent at a confidence threshold."""
     ins = [p for p in preds if p["split"] == in_split]
@@ -215,10 +225,10 @@ def scores(
     return 100.0 * acc / max(len(ins), 1), 100.0 * rec / max(len(oos), 1)
 
 
-def tune_threshold(preds: list[dict[str, object]]) -> float:
+def tune_threshold(preds: list[dict[str, Any]]) -> float:
     """Threshold maximising in-scope accuracy + OOS recall on val + oos_val (never test)."""
     val = [p for p in preds if p["split"] in ("val", "oos_val")]
-    candidates = sorted({0.0, *(float(p["confidence"]) for p in val)})  # type: ignore[arg-type]
+    candidates = sorted({0.0, *(float(p["confidence"]) for p in val)})
     best, best_score = 0.0, -1.0
     for t in candidates:
         acc, rec = scores(val, "val", "oos_val", t)
@@ -227,12 +237,12 @@ def tune_threshold(preds: list[dict[str, object]]) -> float:
     return best
 
 
-def configured_scores(preds: list[dict[str, object]]) -> tuple[float, float]:
+def configured_scores(preds: list[dict[str, Any]]) -> tuple[float, float]:
     """Scores with the pipeline's own FallbackClassifier decision (no tuning)."""
     ins = [p for p in preds if p["split"] == "test"]
     oos = [p for p in preds if p["split"] == "oos_test"]
 
-    def flagged(p: dict[str, object]) -> bool:
+    def flagged(p: dict[str, Any]) -> bool:
         return p["intent"] == OOS_INTENT or bool(p["fallback"])
 
     acc = sum(1 for p in ins if not flagged(p) and p["intent"] == to_rasa_intent(str(p["gold"])))
@@ -244,12 +254,12 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def evaluate(preds: list[dict[str, object]]) -> dict[str, object]:
+def evaluate(preds: list[dict[str, Any]]) -> dict[str, Any]:
     threshold = tune_threshold(preds)
     acc, rec = scores(preds, "test", "oos_test", threshold)
     val_acc, val_rec = scores(preds, "val", "oos_val", threshold)
     cfg_acc, cfg_rec = configured_scores(preds)
-    ms = [1000.0 * float(p["seconds"]) for p in preds]  # type: ignore[arg-type]
+    ms = [1000.0 * float(p["seconds"]) for p in preds]
     return {
         "threshold": round(threshold, 4),
         "in_scope_accuracy": round(acc, 2),
@@ -273,7 +283,7 @@ def evaluate(preds: list[dict[str, object]]) -> dict[str, object]:
     }
 
 
-def render_markdown(results: dict[str, dict[str, object]]) -> str:
+def render_markdown(results: dict[str, dict[str, Any]]) -> str:
     lines = [
         "# NLU benchmark: CLINC150 (full data, oos-train setting)",
         "",
@@ -285,7 +295,7 @@ def render_markdown(results: dict[str, dict[str, object]]) -> str:
         "Regenerate: `.venv/bin/python bench/nlu_clinc150.py --pipeline <name>`.",
         "",
         "| pipeline | in-scope acc. | OOS recall | threshold | as configured (acc. / recall) "
-        "| training | model size | latency mean / p95 |",
+        "| training wall (CPU) | model size | latency mean / p95 |",
         "|---|---|---|---|---|---|---|---|",
     ]
     finished = {n: r for n, r in results.items() if r.get("status", "complete") == "complete"}
@@ -294,7 +304,9 @@ def render_markdown(results: dict[str, dict[str, object]]) -> str:
             f"| {name} | {r['in_scope_accuracy']:.1f} | {r['oos_recall']:.1f} "
             f"| {r['threshold']:.3f} "
             f"| {r['configured_in_scope_accuracy']:.1f} / {r['configured_oos_recall']:.1f} "
-            f"| {float(r['train_seconds']) / 60:.1f} min | {float(r['model_mb']):.1f} MB "
+            f"| {float(r['train_seconds']) / 60:.1f} min "
+            f"({float(r.get('train_cpu_seconds', float('nan'))) / 60:.1f} min CPU) "
+            f"| {float(r['model_mb']):.1f} MB "
             f"| {r['latency_ms_mean']:.1f} / {r['latency_ms_p95']:.1f} ms |"
         )
     for name, r in results.items():
@@ -333,10 +345,10 @@ def render_markdown(results: dict[str, dict[str, object]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_results(name: str, entry: dict[str, object], results_dir: Path) -> Path:
+def write_results(name: str, entry: dict[str, Any], results_dir: Path) -> Path:
     results_dir.mkdir(parents=True, exist_ok=True)
     json_path = results_dir / "nlu_clinc150.json"
-    results: dict[str, dict[str, object]] = {}
+    results: dict[str, dict[str, Any]] = {}
     if json_path.is_file():
         results = json.loads(json_path.read_text(encoding="utf-8"))
     results[name] = entry
@@ -362,6 +374,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.model:
         model, train_seconds = args.model.resolve(), float("nan")
+        train_cpu_seconds = float("nan")
     else:
         nlu_file = work / "data" / "nlu.yml"
         nlu_file.parent.mkdir(parents=True, exist_ok=True)
@@ -371,14 +384,17 @@ def run(args: argparse.Namespace) -> int:
             f"[{name}] training on {len(data['train']) + len(data['oos_train'])} examples",
             flush=True,
         )
-        model, train_seconds = train(work / "config.yml", nlu_file, work / "models", log, env)
+        model, train_seconds, train_cpu_seconds = train(
+            work / "config.yml", nlu_file, work / "models", log, env
+        )
         print(f"[{name}] trained in {train_seconds / 60:.1f} min", flush=True)
 
     preds = predict(model, data, work, log, env)
-    entry: dict[str, object] = {
+    entry: dict[str, Any] = {
         **evaluate(preds),
         "config": str(config.relative_to(ROOT)) if config.is_relative_to(ROOT) else str(config),
         "train_seconds": round(train_seconds, 1),
+        "train_cpu_seconds": round(train_cpu_seconds, 1),
         "model_mb": round(model.stat().st_size / 1e6, 2),
         "machine": machine,
         "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),

@@ -82,6 +82,8 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
         self._model_dir: str | None = config["model_dir"]
         self._scale = float(config["scale"])
         self._batch_size = int(config["batch_size"])
+        # Load the weights now (model load), not on the first customer message.
+        get_encoder(self._model_dir)
 
     @classmethod
     def create(
