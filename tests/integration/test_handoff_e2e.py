@@ -57,6 +57,12 @@ def bot_texts(tracker: dict) -> list[str]:
     return [e.get("text") or "" for e in tracker["events"] if e["event"] == "bot"]
 
 
+def kb_sources_of(stack: RunningStack, sender: str) -> list[dict]:
+    slots = [e for e in stack.tracker(sender)["events"]
+             if e["event"] == "slot" and e.get("name") == "kb_sources" and e.get("value")]
+    return slots[-1]["value"] if slots else []
+
+
 def wait(predicate, timeout: float = 20.0):  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -74,8 +80,19 @@ def test_handoff_round_trip(handoff_stack: RunningStack, slack: MockSlack) -> No
     meta = {"name": "Maria Silva", "email": "maria@example.com",
             "page_url": "https://shop.example/orders/1234", "locale": "en-GB"}
 
+    question = "how long does shipping to germany take?"
+    # The knowledge model loads on first use: wait (with another customer) until it answers.
+    attempts = iter(range(1000))
+
+    def knowledge_ready() -> list[dict]:
+        warmup = f"{customer}-warmup-{next(attempts)}"  # fresh each time: no repeats
+        stack.send(warmup, question)
+        return kb_sources_of(stack, warmup)
+
+    wait(knowledge_ready, timeout=180)
+
     stack.send(customer, "hi", metadata=meta)
-    stack.send(customer, "how long does shipping to germany take?", metadata=meta)
+    stack.send(customer, question, metadata=meta)
     replies = stack.send(customer, "I want to talk to a human", metadata=meta)
     assert QUEUED_NOTICE in [r.get("text") for r in replies]
     assert stack.tracker(customer)["paused"] is True
@@ -86,11 +103,9 @@ def test_handoff_round_trip(handoff_stack: RunningStack, slack: MockSlack) -> No
     assert "Maria Silva" in blocks and "maria@example.com" in blocks
     assert "I want to talk to a human" in blocks
     assert "how long does shipping to germany take?" in blocks
-    tracker = stack.tracker(customer)
-    kb_sources = [e for e in tracker["events"] if e["event"] == "slot"
-                  and e.get("name") == "kb_sources" and e.get("value")]
-    assert kb_sources, "the knowledge answerer should have set kb_sources"
-    for source in kb_sources[-1]["value"]:
+    sources = kb_sources_of(stack, customer)
+    assert sources, "the knowledge answerer should have set kb_sources"
+    for source in sources:
         assert source["path"] in blocks
     handoff_id = next(e["value"] for b in packet["blocks"] if b["type"] == "actions"
                       for e in b["elements"])
