@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -22,15 +23,17 @@ from knowledge.answer import ABSTAIN_TEXT, Answer
 log = logging.getLogger(__name__)
 
 _service: Any = None
+_lock = threading.Lock()
 
 
 def get_service() -> Any:
     global _service
-    if _service is None:
-        from knowledge.service import get_service as create
+    with _lock:
+        if _service is None:
+            from knowledge.service import get_service as create
 
-        _service = create()
-    return _service
+            _service = create()
+        return _service
 
 
 def set_service(service: Any) -> None:
@@ -49,11 +52,17 @@ def _preload_wanted() -> bool:
     return os.environ.get("SANIC_WORKER_NAME", "").startswith("Sanic-Server")
 
 
-if _preload_wanted():
+def _preload() -> None:
     try:
-        get_service().ready.wait(timeout=120)
-    except Exception:  # answer() retries on first use; the server must still start
+        get_service()
+    except Exception:  # answer() retries on first use
         log.exception("knowledge: could not load the answerer at start-up")
+
+
+if _preload_wanted():
+    # In the background: Sanic kills a worker that does not report ready within 30 s, and a
+    # first index of a large folder can take longer. Questions asked meanwhile wait for it.
+    threading.Thread(target=_preload, name="kb-preload", daemon=True).start()
 
 
 def slot_sources(answer: Answer) -> list[dict[str, Any]]:
