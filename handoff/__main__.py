@@ -113,17 +113,17 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
 def _outbox(args: argparse.Namespace, settings: Settings) -> int:
     from sqlalchemy import select, update
 
-    from handoff.db import Database
+    from handoff.db import Database, rowcount
     from handoff.models import OutboxItem, utcnow
 
     db = Database(settings.db_url)
     try:
         with db.session() as session:
             if args.retry_failed:
-                n = session.execute(
+                n = rowcount(session.execute(
                     update(OutboxItem).where(OutboxItem.status == "failed")
                     .values(status="pending", next_attempt_at=utcnow())
-                ).rowcount
+                ))
                 print(f"Queued {n} failed deliveries again.")
             items = session.scalars(
                 select(OutboxItem).where(OutboxItem.status.in_(("pending", "failed")))

@@ -36,6 +36,11 @@ def make_engine(url: str, wal: bool = True) -> Engine:
     return engine
 
 
+def rowcount(result: object) -> int:
+    """Rows matched by an UPDATE (typed loosely: Session.execute returns a CursorResult)."""
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url

@@ -45,8 +45,8 @@ def ledger_rows(db: Database) -> list[dict[str, Any]]:
     rows = []
     with db.session() as session:
         latest: dict[int, Handoff] = {}
-        for h in session.scalars(select(Handoff).order_by(Handoff.id)):
-            latest[h.conversation_id] = h
+        for handoff in session.scalars(select(Handoff).order_by(Handoff.id)):
+            latest[handoff.conversation_id] = handoff
         for conv in session.scalars(select(Conversation).order_by(Conversation.id)):
             h = latest.get(conv.id)
             rows.append(

@@ -12,7 +12,7 @@ from typing import Protocol
 
 from sqlalchemy import or_, select, update
 
-from handoff.db import Database
+from handoff.db import Database, rowcount
 from handoff.models import Handoff, OutboxItem, utcnow
 from handoff.rasa_client import DeliveryError, RasaClient
 
@@ -74,7 +74,7 @@ class OutboxWorker:
         now = utcnow()
         with self.db.session() as session:
             return bool(
-                session.execute(
+                rowcount(session.execute(
                     update(OutboxItem)
                     .where(
                         OutboxItem.id == item_id,
@@ -82,7 +82,7 @@ class OutboxWorker:
                         or_(OutboxItem.lease_until.is_(None), OutboxItem.lease_until < now),
                     )
                     .values(lease_until=now + LEASE)
-                ).rowcount
+                ))
             )
 
     def run_once(self, targets: tuple[str, ...] = ("slack", "rasa")) -> int:

@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from handoff.db import Database
+from handoff.db import Database, rowcount
 from handoff.models import (
     ABANDONED,
     AGENT,
@@ -186,12 +186,12 @@ class HandoffService:
         """queued -> agent. Only one agent wins; everyone else gets a polite refusal."""
         with self.db.session() as session:
             now = utcnow()
-            won = session.execute(
+            won = rowcount(session.execute(
                 update(Handoff)
                 .where(Handoff.id == handoff_id, Handoff.state == QUEUED)
                 .values(state=AGENT, agent_id=agent_id, agent_name=agent_name,
                         claimed_at=now, last_activity_at=now)
-            ).rowcount
+            ))
             h = self._get(session, handoff_id)
             session.refresh(h)
             if not won:
