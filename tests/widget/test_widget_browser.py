@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from actions.session import DISCLOSURE
 from handoff.db import Database
@@ -234,13 +233,6 @@ def test_citations_render_as_safe_links(new_chat: Any, widget_stack: RunningStac
     no_injected_markup(chat)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=PlaywrightTimeout,
-    reason="Rasa 3.6's socketio channel emits a custom payload as keyword arguments of "
-    "AsyncServer.emit(); {'answer_type', 'sources'} raises TypeError and the turn is lost. "
-    "Needs a socket.io-safe payload or a patched channel on the Rasa side.",
-)
 def test_knowledge_answer_over_socketio_has_citation_links(
     new_chat: Any, widget_stack: RunningStack
 ) -> None:
