@@ -1,9 +1,8 @@
 """Questions outside the routine intents: answered from the knowledge base.
 
-The answerer (`knowledge.service.KnowledgeService`) is created once per action-server worker:
-at import inside the Sanic worker (so the first customer does not wait for the model), or on
-first use elsewhere. It watches the knowledge folder itself, so edited articles are served
-without a restart.
+The answerer (`knowledge.service.KnowledgeService`) is created once per action-server worker,
+on the first question (or at import with KNOWLEDGE_PRELOAD=1). It watches the knowledge folder
+itself, so edited articles are served without a restart.
 """
 
 from __future__ import annotations
@@ -43,18 +42,16 @@ def set_service(service: Any) -> None:
 
 
 def _preload_wanted() -> bool:
+    # Off by default: the SDK imports this module in its supervising process, which does not
+    # serve requests. The service is then created on the first question in the worker.
     flag = os.environ.get("KNOWLEDGE_PRELOAD", "").strip().lower()
-    if flag in {"0", "false", "no"}:
-        return False
-    if flag in {"1", "true", "yes"}:
-        return True
-    # Only the Sanic worker that serves requests, not the supervising main process.
-    return os.environ.get("SANIC_WORKER_NAME", "").startswith("Sanic-Server")
+    return flag in {"1", "true", "yes"}
 
 
 def _preload() -> None:
     try:
         get_service()
+        log.info("knowledge: answerer loaded in process %s", os.getpid())
     except Exception:  # answer() retries on first use
         log.exception("knowledge: could not load the answerer at start-up")
 

@@ -78,5 +78,5 @@ def extractive_answer(question_vec: np.ndarray, hits: list[ArticleHit], encode) 
     chosen = select_sentences(question_vec, sentences, vecs)
     sources = [top.source()]
     body = " ".join(chosen)
-    text = f"{body}\n\n{citation_line(sources)}"
+    text = f"{body}\n{citation_line(sources)}"
     return Answer("kb", text, sources, [h.source() for h in hits[:3]], "extractive")

@@ -24,6 +24,8 @@ Rules:
 - Do not invent facts, prices, dates or links."""
 
 _CITE = re.compile(r"\[(\d{1,2})\]")
+# Channels split a text on blank lines; the answer and its citation stay one message.
+_BLANK_LINES = re.compile(r"\n\s*\n")
 
 
 def make_chat_model(settings: KnowledgeSettings) -> BaseChatModel:
@@ -90,7 +92,7 @@ def generate(chat: BaseChatModel, question: str, hits: list[ArticleHit]) -> Answ
     sources = [h.source() for h in unique.values()]
     return Answer(
         "kb",
-        f"{text.strip()}\n\n{citation_line(sources)}",
+        f"{_BLANK_LINES.sub(chr(10), text.strip())}\n{citation_line(sources)}",
         sources,
         [h.source() for h in hits[:3]],
         "llm",

@@ -133,7 +133,8 @@ class KnowledgeService:
         question = clean_question(raw_question)
         if not question:
             return abstain([])
-        self.ready.wait(timeout=30)
+        # Only a brand-new index is waited for; afterwards the last good one is always served.
+        self.ready.wait(timeout=120)
         hits = self.retriever.search(question)
         if not hits or hits[0].score < self.settings.min_score:
             return abstain(hits)
@@ -171,7 +172,7 @@ class KnowledgeService:
             src = [top.source()]
             return _A(
                 "kb",
-                f"{top.passages[0].text}\n\n{citation_line(src)}",
+                f"{' '.join(top.passages[0].text.split())}\n{citation_line(src)}",
                 src,
                 [h.source() for h in hits[:3]],
             )
