@@ -74,7 +74,9 @@ def extractive_answer(question_vec: np.ndarray, hits: list[ArticleHit], encode) 
     sentences = split_sentences(passage)
     if not sentences:
         return abstain(hits)
-    vecs = encode(sentences) if len(sentences) > 2 else np.zeros((len(sentences), 1))
+    short = len(sentences) <= 2 or sum(len(x.split()) for x in sentences) <= MAX_ANSWER_WORDS
+    # Sentences are only embedded when the passage must be trimmed.
+    vecs = np.zeros((len(sentences), 1)) if short else encode(sentences)
     chosen = select_sentences(question_vec, sentences, vecs)
     sources = [top.source()]
     body = " ".join(chosen)

@@ -175,7 +175,9 @@ class Retriever:
             sim = float(e @ q / max(float(np.linalg.norm(e) * np.linalg.norm(q)), 1e-9))
             hit.passages.append(Passage(cid, text, str(meta.get("heading", "")), sim))
 
-    def search(self, question: str, top: int = 5) -> list[ArticleHit]:
+    def search(
+        self, question: str, top: int = 5, vector: list[float] | None = None
+    ) -> list[ArticleHit]:
         if self._generation < 0:
             self.refresh()
         # Otherwise the owner refreshes after each completed index run, so a search never
@@ -184,7 +186,7 @@ class Retriever:
             versions, live = self._versions, self._live
         if not versions or not question.strip():
             return []
-        vec = self.embeddings.embed_query(question)
+        vec = vector if vector is not None else self.embeddings.embed_query(question)
         titles = self.store.similarity_search_by_vector_with_relevance_scores(
             vec, k=min(self.k, len(versions)), filter={"kind": "title"}
         )

@@ -135,15 +135,16 @@ class KnowledgeService:
             return abstain([])
         # Only a brand-new index is waited for; afterwards the last good one is always served.
         self.ready.wait(timeout=120)
-        hits = self.retriever.search(question)
+        # One query embedding serves retrieval and the answer's sentence choice.
+        vector = self.embeddings.embed_query(question)
+        hits = self.retriever.search(question, vector=vector)
         if not hits or hits[0].score < self.settings.min_score:
             return abstain(hits)
-        encoder = shared_encoder() if not self.settings.openai_embeddings else None
         qvec = None
-        if encoder is not None:
+        if not self.settings.openai_embeddings:
             import numpy as np
 
-            qvec = np.asarray(self.embeddings.embed_query(question), dtype=np.float32)
+            qvec = np.asarray(vector, dtype=np.float32)
         fallback = self._extractive(question, qvec, hits)
         if self.chat is None:
             return fallback
