@@ -43,20 +43,28 @@ class LoadResult:
     warnings: list[ArticleError] = field(default_factory=list)
 
 
+def _skipped(rel: Path) -> bool:
+    name = rel.name
+    return (
+        any(part.startswith(".") for part in rel.parts)
+        or name.endswith("~")
+        or name.upper().startswith("README")
+        or rel.suffix.lower() not in ARTICLE_SUFFIXES
+    )
+
+
+def is_article_path(folder: Path, rel: str) -> bool:
+    """Whether this relative path is an article file that exists (no folder listing)."""
+    return not _skipped(Path(rel)) and (folder / rel).is_file()
+
+
 def list_article_files(folder: Path) -> list[Path]:
     """Article files under the folder, sorted; hidden, README and editor temp files skipped."""
     if not folder.is_dir():
         return []
-    out = []
-    for p in folder.rglob("*"):
-        rel = p.relative_to(folder)
-        if any(part.startswith(".") for part in rel.parts):
-            continue
-        if p.name.endswith("~") or p.name.upper().startswith("README"):
-            continue
-        if p.is_file() and p.suffix.lower() in ARTICLE_SUFFIXES:
-            out.append(p)
-    return sorted(out)
+    return sorted(
+        p for p in folder.rglob("*") if not _skipped(p.relative_to(folder)) and p.is_file()
+    )
 
 
 def file_hash(data: bytes) -> str:

@@ -13,7 +13,12 @@ from pathlib import Path
 from langchain_chroma import Chroma
 from tqdm import tqdm
 
-from knowledge.articles import ArticleError, list_article_files, parse_article
+from knowledge.articles import (
+    ArticleError,
+    is_article_path,
+    list_article_files,
+    parse_article,
+)
 from knowledge.chunking import Chunk, chunk_article
 from knowledge.store import FileEntry, Manifest
 
@@ -81,20 +86,21 @@ class Indexer:
     def _sync(self, only: Iterable[str] | None, progress: bool, force: bool) -> IndexReport:
         report = IndexReport()
         self._cleanup_pending()
-        known = self.manifest.files()
         if only is None:
+            known = self.manifest.files()
             on_disk = {
                 p.relative_to(self.folder).as_posix(): p for p in list_article_files(self.folder)
             }
             candidates = sorted(on_disk)
             gone = [p for p in known if p not in on_disk]
         else:
-            listed = {
-                p.relative_to(self.folder).as_posix() for p in list_article_files(self.folder)
-            }
+            # The watcher's path: touch only these files and their manifest rows, so the
+            # cost does not grow with the folder.
+            wanted = sorted(set(only))
+            known = self.manifest.files_for(wanted)
             candidates, gone = [], []
-            for rel in sorted(set(only)):
-                if rel in listed:
+            for rel in wanted:
+                if is_article_path(self.folder, rel):
                     candidates.append(rel)
                 elif rel in known:
                     gone.append(rel)

@@ -82,6 +82,18 @@ class Manifest:
         ids = {cid for r in rows for cid in json.loads(r[2])}
         return versions, ids
 
+    def files_for(self, paths: list[str]) -> dict[str, FileEntry]:
+        """Rows for these paths only (the watcher's path: cost independent of folder size)."""
+        out: dict[str, FileEntry] = {}
+        conn = self._conn()
+        for p in paths:
+            r = conn.execute("SELECT * FROM files WHERE path=?", (p,)).fetchone()
+            if r:
+                out[r[0]] = FileEntry(
+                    r[0], r[1], r[2], r[3], r[4], tuple(json.loads(r[5])), r[6], r[7]
+                )
+        return out
+
     def versions(self) -> dict[str, str]:
         return dict(self._conn().execute("SELECT path, version FROM files").fetchall())
 
