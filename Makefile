@@ -46,6 +46,9 @@ validate: .venv-rasa/.installed ## Check the Rasa training data
 train: setup ## Train the Rasa model if its data changed
 	@$(PY) -m scripts.run --train-only
 
+bench: setup widget ## Run the benchmarks (GROUPS="knowledge handoff widget nlu"); results in bench/results/
+	@bench/run $(GROUPS)
+
 clean: ## Remove trained models and local state (conversations, tokens, logs)
 	rm -rf models var .rasa
 

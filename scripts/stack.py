@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
 PYTHON_311 = ROOT / ".venv" / "bin" / "python"
 # Everything a trained model depends on: change any of these and the model is retrained.
-MODEL_INPUTS = ("config.yml", "domain.yml", "bot")  # bot/: data, components, pinned Rasa
+# bot/: data, components, pinned Rasa; the NLU featurizer runs knowledge/encoder.py.
+MODEL_INPUTS = ("config.yml", "domain.yml", "bot", "knowledge/encoder.py")
 MODEL_PREFIX = "parley-"
 
 # Keep Rasa's and TensorFlow's start-up noise out of the logs people read.
