@@ -38,7 +38,7 @@ test: setup widget ## Run every test: lint, Rasa data checks, conversation tests
 lint: .venv/.installed ## ruff and mypy
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy actions scripts
+	$(PY) -m mypy actions scripts knowledge handoff
 
 validate: .venv-rasa/.installed ## Check the Rasa training data
 	$(RASA) data validate --domain domain.yml --data bot/data --config config.yml --fail-on-warnings

@@ -163,12 +163,12 @@ class Indexer:
             )
 
         # Embed only chunks the store does not hold yet (ids are content-addressed).
-        wanted = {c.id: c for c in new_chunks}
+        new_by_id = {c.id: c for c in new_chunks}
         existing: set[str] = set()
-        ids = list(wanted)
+        ids = list(new_by_id)
         for s in range(0, len(ids), 500):
             existing.update(self.store.get(ids=ids[s : s + 500], include=[])["ids"])
-        missing = [c for cid, c in wanted.items() if cid not in existing]
+        missing = [c for cid, c in new_by_id.items() if cid not in existing]
         if missing:
             self.manifest.set_meta("pending", json.dumps([c.id for c in missing]))
         bar = tqdm(total=len(missing), desc="embedding", unit="chunk", disable=not progress)

@@ -354,6 +354,7 @@ class Stack:
         model = model or ensure_model(settings, self.echo)
         self.token = rasa_token(settings)
         self.env = child_env(settings, self.token)
+        self.index_knowledge()
         logs_dir = settings.state_dir / "logs"
         logs_dir.mkdir(parents=True, exist_ok=True)
         self.services = services(settings, model, self.token)
@@ -376,6 +377,28 @@ class Stack:
             )
             service.pump.start()
         self.wait_ready(timeout)
+
+    def index_knowledge(self) -> None:
+        """Index new and changed articles before the action server starts.
+
+        The action server keeps the index up to date while it runs; doing the first (or
+        catch-up) run here shows its progress and spares the first customer the wait.
+        """
+        if not (ROOT / "knowledge" / "__main__.py").exists():
+            return
+        if self.echo:
+            print("Indexing the knowledge base…", file=self.echo, flush=True)
+        result = subprocess.run(
+            [str(PYTHON_311), "-m", "knowledge", "index"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.echo or subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        if result.returncode != 0 and self.echo:
+            # Broken articles are reported above; the bot serves everything else.
+            print("Some articles could not be indexed (see above).", file=self.echo, flush=True)
 
     def _pump(self, service: Service, log: IO[str]) -> None:
         assert service.process and service.process.stdout

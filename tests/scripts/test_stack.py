@@ -112,6 +112,7 @@ def test_a_crashed_child_is_reported_with_its_last_lines(
         url="",
     )
     monkeypatch.setattr(stack, "services", lambda *args: [crashing])
+    monkeypatch.setattr(Stack, "index_knowledge", lambda self: None)
     settings = dataclasses.replace(
         Settings.from_env({}),
         state_dir=tmp_path,
