@@ -31,6 +31,10 @@ from typing import Any
 from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.machine import cpu_model  # noqa: E402
+
 BUNDLE = ROOT / "widget" / "dist" / "parley-widget.js"
 RESULTS = ROOT / "bench" / "results"
 CHROMIUM = "/usr/bin/chromium"
@@ -152,14 +156,7 @@ def summary(samples: list[float]) -> dict[str, float]:
 
 
 def machine() -> dict[str, Any]:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     chromium = subprocess.run([CHROMIUM, "--version"], capture_output=True, text=True).stdout
     node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout
     return {
