@@ -89,6 +89,21 @@ def save_screenshot(chat: Chat) -> None:
         shutil.copyfile(out, ROOT / "docs" / "widget.png")
 
 
+def stored_csat(chat: Any, session: str) -> dict[str, Any]:
+    """The conversation's ledger row once the survey answer has reached it."""
+    db = Database(f"sqlite:///{chat.stack.state_dir / 'handoff.db'}")
+    try:
+        row: dict[str, Any] = wait_for(
+            lambda: next(
+                (r for r in ledger_rows(db) if r["conversation_id"] == session and r["csat"]),
+                None,
+            )
+        )
+        return row
+    finally:
+        db.dispose()
+
+
 def test_demo_page_greets_with_the_ai_disclosure(new_chat: Any) -> None:
     chat = new_chat().goto()
     assert chat.w(".launcher").get_attribute("aria-expanded") == "false"
@@ -183,16 +198,7 @@ def test_talk_to_a_person_agent_badge_hand_back_and_csat(new_chat: Any) -> None:
     chat.w(".survey button[type=submit]").click()
     chat.w(".survey-thanks").wait_for()
 
-    db = Database(f"sqlite:///{chat.stack.state_dir / 'handoff.db'}")
-    try:
-        row = wait_for(
-            lambda: next(
-                (r for r in ledger_rows(db) if r["conversation_id"] == session and r["csat"]),
-                None,
-            )
-        )
-    finally:
-        db.dispose()
+    row = stored_csat(chat, session)
     assert row["csat"] == 4 and row["csat_comment"] == "Ana was quick <b>thanks</b>"
     no_injected_markup(chat)
     assert chat.errors == []
@@ -371,16 +377,7 @@ def test_customer_ends_the_chat_and_rates_it(new_chat: Any) -> None:
     chat.page.keyboard.press("ArrowRight")
     chat.w(".survey button[type=submit]").click()
     chat.w(".survey-thanks").wait_for()
-    db = Database(f"sqlite:///{chat.stack.state_dir / 'handoff.db'}")
-    try:
-        row = wait_for(
-            lambda: next(
-                (r for r in ledger_rows(db) if r["conversation_id"] == session and r["csat"]),
-                None,
-            )
-        )
-    finally:
-        db.dispose()
+    row = stored_csat(chat, session)
     assert row["csat"] == 2
     # The customer closed it: the next message starts a new conversation.
     wait_for(lambda: chat.session_id() != session and bubbles(chat) == [])
