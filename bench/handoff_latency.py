@@ -6,9 +6,14 @@ local mock of Slack's Web API, on loopback.
 Measures, over N handoffs:
   * trigger -> packet: from sending "I want to talk to a human" over Rasa's REST channel
     until the mock Slack receives the packet's chat.postMessage (target p95 <= 300 ms);
+  * claim -> joined notice: from posting the signed Claim click until Rasa has accepted
+    the "<name> (human) joined" message for the customer;
   * agent reply -> customer: from posting the agent's signed thread message to the
     handoff service until Rasa has accepted the bot event for the customer (Rasa answered
-    the tracker-events call with execute_side_effects; target p95 <= 200 ms).
+    the tracker-events call with execute_side_effects; target p95 <= 200 ms). The reply is
+    sent once the joined notice is delivered, as an agent types after claiming; a reply
+    sent at the same instant as the claim would wait for the notice's delivery first
+    (the customer sees them in order).
 Results go to bench/results/handoff_latency.{json,md} with the machine noted.
 """
 
@@ -34,6 +39,7 @@ from sqlalchemy import select  # noqa: E402
 from handoff.db import Database  # noqa: E402
 from handoff.models import OutboxItem  # noqa: E402
 from tests.handoff.mock_web_api_server import MockSlack  # noqa: E402
+from tests.handoff.polling import wait_for  # noqa: E402
 from tests.handoff.slack_helpers import (  # noqa: E402
     CHANNEL,
     SIGNING_SECRET,
@@ -63,14 +69,12 @@ def summary(ms: list[float]) -> dict[str, float]:
     }
 
 
-def wait(predicate, timeout: float = 30.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.005)
-    raise TimeoutError("condition not met")
+def sent(db: Database, key: str) -> tuple[float, dict] | None:
+    """When the outbox delivered the item with this key (epoch seconds), and its result."""
+    with db.session() as s:
+        row = s.execute(select(OutboxItem.sent_at, OutboxItem.result).where(
+            OutboxItem.key == key, OutboxItem.status == "sent")).first()
+    return (row[0].replace(tzinfo=UTC).timestamp(), row[1]) if row else None
 
 
 def main() -> int:
@@ -101,6 +105,7 @@ def main() -> int:
         "KNOWLEDGE_PRELOAD": "0",
     }
     trigger_ms: list[float] = []
+    claim_ms: list[float] = []
     reply_ms: list[float] = []
     failures: list[dict] = []
     rasa_ms: list[float] = []  # of the reply path: Rasa's tracker-events call alone
@@ -117,8 +122,8 @@ def main() -> int:
                 t0 = time.time()
                 replies = stack.send(name, "I want to talk to a human", metadata={"name": name})
                 try:
-                    wait(lambda name=name: posted.get(name))
-                except TimeoutError:
+                    wait_for(lambda name=name: posted.get(name), timeout=30)
+                except AssertionError:
                     failures.append({"customer": name, "replies": replies})
                     print(f"no packet for {name}; bot replied {replies}", file=sys.stderr)
                     for log in sorted((stack.state_dir / "logs").glob("*.log")):
@@ -129,22 +134,20 @@ def main() -> int:
                 packet = next(m for m in slack.top_level(CHANNEL) if name in m["text"])
                 hid = next(e["value"] for b in packet["blocks"] if b["type"] == "actions"
                            for e in b["elements"])
+                t_claim = time.time()
                 interaction(url, button("U_ANA", "handoff_claim", hid, packet["ts"]))
+                # An agent types after claiming: the reply is sent once the customer has
+                # the joined notice, so each path is measured on its own.
+                joined_at, _ = wait_for(lambda hid=hid: sent(db, f"h{hid}:claimed:customer"))
+                claim_ms.append((joined_at - t_claim) * 1000)
                 ts = f"{1800000000 + i}.000100"
                 t1 = time.time()
                 event(url, {"type": "message", "channel": CHANNEL, "user": "U_ANA",
                             "text": f"Hello {name}, Ana here.", "ts": ts,
                             "thread_ts": packet["ts"]})
                 key = f"rasa:slack:{CHANNEL}:{ts}"
-
-                def sent(key: str = key) -> tuple[datetime, dict] | None:
-                    with db.session() as s:
-                        row = s.execute(select(OutboxItem.sent_at, OutboxItem.result).where(
-                            OutboxItem.key == key, OutboxItem.status == "sent")).first()
-                        return (row[0], row[1]) if row else None
-
-                done, result = wait(sent)
-                reply_ms.append((done.replace(tzinfo=UTC).timestamp() - t1) * 1000)
+                done, result = wait_for(lambda key=key: sent(db, key))
+                reply_ms.append((done - t1) * 1000)
                 rasa_ms.append(float(result.get("took_ms", 0.0)))
             db.dispose()
     finally:
@@ -160,6 +163,7 @@ def main() -> int:
             "load_average_1m_at_end": round(os.getloadavg()[0], 2),
         },
         "trigger_to_packet": summary(trigger_ms),
+        "claim_to_joined_notice": summary(claim_ms),
         "agent_reply_to_customer": summary(reply_ms),
         "agent_reply_rasa_call_only": summary(rasa_ms),
         "handoffs_without_packet": len(failures),
@@ -168,6 +172,7 @@ def main() -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "handoff_latency.json").write_text(json.dumps(result, indent=2) + "\n")
     t, r = result["trigger_to_packet"], result["agent_reply_to_customer"]
+    c = result["claim_to_joined_notice"]
     q = result["agent_reply_rasa_call_only"]
     md = f"""# Handoff latency
 
@@ -181,16 +186,21 @@ Machine: {result['machine']['platform']}, {result['machine']['cpus']} CPUs, Pyth
 | Path | p50 ms | p95 ms | max ms | target p95 |
 |---|---|---|---|---|
 | trigger → packet posted | {t['p50_ms']} | {t['p95_ms']} | {t['max_ms']} | ≤ 300 ms |
+| claim → joined notice to customer | {c['p50_ms']} | {c['p95_ms']} | {c['max_ms']} | |
 | agent reply → customer | {r['p50_ms']} | {r['p95_ms']} | {r['max_ms']} | ≤ 200 ms |
 | … of which Rasa's tracker-events call | {q['p50_ms']} | {q['p95_ms']} | {q['max_ms']} | |
 
 Trigger → packet: from sending "I want to talk to a human" over the REST channel to the
-mock Slack receiving `chat.postMessage`. Agent reply → customer: from posting the signed
-thread message event to the handoff service to Rasa accepting the bot event (the
-`tracker/events?execute_side_effects=true` call returned).
+mock Slack receiving `chat.postMessage`. Claim → joined notice: from posting the signed
+Claim click to Rasa accepting the "(human) joined" message. Agent reply → customer: from
+posting the signed thread message event to the handoff service to Rasa accepting the bot
+event (the `tracker/events?execute_side_effects=true` call returned); the reply is sent
+once the joined notice is delivered, as an agent types after claiming (a reply at the same
+instant as the claim waits for the notice first, so the customer sees them in order).
 """
     (RESULTS / "handoff_latency.md").write_text(md)
-    print(json.dumps({"trigger_to_packet": t, "agent_reply_to_customer": r}, indent=2))
+    print(json.dumps({"trigger_to_packet": t, "claim_to_joined_notice": c,
+                      "agent_reply_to_customer": r}, indent=2))
     return 0
 
 

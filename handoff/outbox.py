@@ -19,6 +19,7 @@ from handoff.rasa_client import DeliveryError, RasaClient
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
+TARGETS = ("slack", "rasa")
 
 
 class SlackDeliverer(Protocol):
@@ -41,33 +42,41 @@ class OutboxWorker:
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.poll_seconds = poll_seconds
-        self._wake = threading.Event()
+        # One thread per target: a slow Slack call never holds up a reply to the customer.
+        self._wakes = {target: threading.Event() for target in TARGETS}
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     # -- scheduling -----------------------------------------------------------------
     def wake(self) -> None:
-        self._wake.set()
+        for event in self._wakes.values():
+            event.set()
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="outbox", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._loop, args=(target,), name=f"outbox-{target}",
+                             daemon=True)
+            for target in TARGETS
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self._wake.set()
-        if self._thread:
-            self._thread.join(timeout=10)
+        self.wake()
+        for thread in self._threads:
+            thread.join(timeout=10)
 
-    def _loop(self) -> None:
+    def _loop(self, target: str) -> None:
+        wake = self._wakes[target]
         while not self._stop.is_set():
-            self._wake.clear()
+            wake.clear()
             try:
-                while self.run_once():
+                while self.run_once((target,)):
                     pass
             except Exception:  # noqa: BLE001 - the worker must survive anything
-                log.exception("outbox worker error")
-            self._wake.wait(self.poll_seconds)
+                log.exception("outbox worker error (%s)", target)
+            wake.wait(self.poll_seconds)
 
     # -- delivery -------------------------------------------------------------------
     def _lease(self, item_id: int) -> bool:
@@ -85,7 +94,7 @@ class OutboxWorker:
                 ))
             )
 
-    def run_once(self, targets: tuple[str, ...] = ("slack", "rasa")) -> int:
+    def run_once(self, targets: tuple[str, ...] = TARGETS) -> int:
         """Deliver every due item once; returns how many were delivered."""
         now = utcnow()
         with self.db.session() as session:

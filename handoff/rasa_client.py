@@ -59,7 +59,10 @@ class RasaClient:
         try:
             resp = self._http.post(
                 self._url(sender_id, "tracker/events"),
-                params=self._params(output_channel="latest", execute_side_effects="true"),
+                # Without include_events=NONE Rasa answers with the whole conversation,
+                # which only costs time to encode and parse as the conversation grows.
+                params=self._params(output_channel="latest", execute_side_effects="true",
+                                    include_events="NONE"),
                 json=events,
             )
         except httpx.TimeoutException as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -213,3 +214,32 @@ def test_restart_mid_handoff_loses_nothing(
         slack.wait_for(lambda: slack.thread(CHANNEL, packet["ts"]))
         assert [m["text"] for m in slack.thread(CHANNEL, packet["ts"])] == ["*Customer:* hello?"]
     assert len(slack.top_level(CHANNEL)) == 1
+
+
+def test_slow_slack_does_not_hold_up_the_customer(
+    tmp_path: Path, slack: MockSlack, rasa: FakeRasa
+) -> None:
+    """Slack posts and customer messages are delivered by separate workers: while Slack
+    takes seconds to update the packet, the joined notice and the reply still go out."""
+    settings = settings_for(tmp_path, slack, rasa)
+    with running(settings) as server:
+        hid = server.service.open_handoff("cust-slow", sample_packet()).handoff_id
+        packet = slack.wait_for(lambda: slack.top_level(CHANNEL))[0]
+        slow = threading.Event()
+
+        def hang_on_update(method: str, _args: dict) -> None:
+            if method == "chat.update":
+                slow.set()
+                time.sleep(3)
+
+        slack.on_request = hang_on_update
+        interaction(server, button("U_ANA", "handoff_claim", str(hid), packet["ts"]))
+        assert slow.wait(5)
+        started = time.monotonic()
+        server.service.agent_reply(hid, "U_ANA", "Hi, Ana here.")
+        slack.wait_for(lambda: len(rasa.bot_texts("cust-slow")) == 2, timeout=2)
+        assert time.monotonic() - started < 1.5
+        assert rasa.bot_texts("cust-slow") == [
+            "Ana from support (human) joined the chat.",
+            "Hi, Ana here.",
+        ]

@@ -18,6 +18,7 @@ from handoff.db import Database
 from handoff.ledger import ledger_rows
 from handoff.service import AI_BACK_NOTICE, QUEUED_NOTICE
 from tests.handoff.mock_web_api_server import MockSlack
+from tests.handoff.polling import wait_for
 from tests.handoff.slack_helpers import (
     CHANNEL,
     SIGNING_SECRET,
@@ -64,13 +65,7 @@ def kb_sources_of(stack: RunningStack, sender: str) -> list[dict]:
 
 
 def wait(predicate, timeout: float = 20.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met within timeout")
+    return wait_for(predicate, timeout, interval=0.05)
 
 
 def test_handoff_round_trip(handoff_stack: RunningStack, slack: MockSlack) -> None:

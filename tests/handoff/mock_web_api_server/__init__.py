@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlparse
+
+from tests.handoff.polling import wait_for
 
 BOT_USER_ID = "UBOT0001"
 USERS = {
@@ -79,13 +80,7 @@ class MockSlack:
             return [m for m in self.messages.get(channel, []) if m.get("thread_ts") == ts]
 
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.01)
-        raise AssertionError("condition not met within timeout")
+        return wait_for(predicate, timeout)
 
     # -- the Web API ------------------------------------------------------------------
     def _next_ts(self) -> str:
