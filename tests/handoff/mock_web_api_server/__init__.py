@@ -37,6 +37,8 @@ class MockSlack:
         self.ephemeral: list[dict[str, Any]] = []
         self.failures: dict[str, list[Failure]] = {}
         self.on_request: Callable[[str, dict[str, Any]], None] | None = None
+        self.socket_mode_url = ""  # what apps.connections.open hands out (ws://...)
+        self.tokens: list[tuple[str, str]] = []  # (method, bearer token) per request
         self._lock = threading.Lock()
         self._ts = 1_700_000_000.0
         handler = self._handler()
@@ -110,6 +112,10 @@ class MockSlack:
                 "team": "Test",
                 "url": "https://test.slack.com/",
             }
+        if method == "apps.connections.open":
+            if not self.socket_mode_url:
+                return {"ok": False, "error": "not_allowed_token_type"}
+            return {"ok": True, "url": self.socket_mode_url}
         if method == "chat.postMessage":
             channel = args.get("channel", "")
             if not channel:
@@ -194,6 +200,9 @@ class MockSlack:
 
             def _serve(self) -> None:
                 method = urlparse(self.path).path.rsplit("/", 1)[-1]
+                token = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+                with mock._lock:
+                    mock.tokens.append((method, token))
                 status, headers, body = mock.handle(method, self._args())
                 data = (body if isinstance(body, str) else json.dumps(body)).encode()
                 self.send_response(status)

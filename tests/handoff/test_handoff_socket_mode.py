@@ -1,0 +1,92 @@
+"""The Slack app in Socket Mode, over a real websocket: the mock Web API hands out the URL of
+a local Socket Mode server, which pushes envelopes the app must acknowledge and act on."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from handoff.models import AGENT
+from tests.handoff.fake_rasa import FakeRasa
+from tests.handoff.mock_socket_mode_server import MockSocketMode
+from tests.handoff.mock_web_api_server import MockSlack
+from tests.handoff.samples import sample_packet
+from tests.handoff.slack_helpers import CHANNEL, base_url, button, running, settings_for
+from tests.handoff.slack_helpers import _http as http
+
+APP_TOKEN = "xapp-1-A1-test"
+
+
+@pytest.fixture
+def slack() -> Iterator[MockSlack]:
+    with MockSlack() as mock:
+        yield mock
+
+
+@pytest.fixture
+def socket_mode(slack: MockSlack) -> Iterator[MockSocketMode]:
+    with MockSocketMode() as server:
+        slack.socket_mode_url = server.url
+        yield server
+
+
+@pytest.fixture
+def rasa() -> Iterator[FakeRasa]:
+    fake = FakeRasa()
+    yield fake
+    fake.stop()
+
+
+def event_callback(event: dict) -> dict:
+    return {
+        "token": "legacy",
+        "team_id": "T1",
+        "api_app_id": "A1",
+        "type": "event_callback",
+        "event_id": f"Ev{time.monotonic_ns()}",
+        "event_time": int(time.time()),
+        "authorizations": [{"user_id": "UBOT0001", "is_bot": True, "team_id": "T1"}],
+        "event": event,
+    }
+
+
+def test_claim_and_reply_over_socket_mode(
+    tmp_path: Path, slack: MockSlack, socket_mode: MockSocketMode, rasa: FakeRasa
+) -> None:
+    # Socket Mode needs no signing secret: the websocket is opened with the app token.
+    settings = settings_for(tmp_path, slack, rasa, SLACK_APP_TOKEN=APP_TOKEN,
+                            SLACK_SIGNING_SECRET="")
+    with running(settings) as server:
+        assert server.mode() == "slack-socket-mode"
+        slack.wait_for(socket_mode.connected)
+        assert ("apps.connections.open", APP_TOKEN) in slack.tokens
+        # No HTTP endpoint for Slack without a signing secret: events come over the socket.
+        assert http.post(f"{base_url(server)}/slack/events", content=b"{}").status_code == 404
+
+        hid = server.service.open_handoff("cust-sm", sample_packet()).handoff_id
+        packet = slack.wait_for(lambda: slack.top_level(CHANNEL))[0]
+
+        claim = socket_mode.push("interactive", button("U_ANA", "handoff_claim", str(hid),
+                                                       packet["ts"]))
+        assert socket_mode.wait_for_ack(claim)["envelope_id"] == claim
+        h = server.service.get(hid)
+        assert (h.state, h.agent_id, h.agent_name) == (AGENT, "U_ANA", "Ana")
+        slack.wait_for(lambda: rasa.bot_texts("cust-sm"))
+
+        reply = socket_mode.push("events_api", event_callback({
+            "type": "message", "channel": CHANNEL, "user": "U_ANA",
+            "text": "Hi, *Ana* here.", "ts": "1700000200.000001", "thread_ts": packet["ts"],
+            "channel_type": "channel",
+        }))
+        socket_mode.wait_for_ack(reply)
+        slack.wait_for(lambda: len(rasa.bot_texts("cust-sm")) == 2)
+        assert rasa.bot_texts("cust-sm") == [
+            "Ana from support (human) joined the chat.",
+            "Hi, **Ana** here.",
+        ]
+        assert [m.text for m in server.service.messages(hid) if m.role == "agent"] == [
+            "Hi, **Ana** here."
+        ]
