@@ -66,8 +66,7 @@ class Indexer:
         if not raw:
             return
         pending = set(json.loads(raw))
-        live = {cid for e in self.manifest.files().values() for cid in e.chunk_ids}
-        orphans = sorted(pending - live)
+        orphans = sorted(pending - self.manifest.live_set().ids)
         if orphans:
             self.store.delete(ids=orphans)
         self.manifest.set_meta("pending", "")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,11 +36,26 @@ class FileEntry:
     size: int
 
 
+@dataclass(frozen=True)
+class LiveSet:
+    """What one generation of the index serves. Never mutated: a commit builds a new one."""
+
+    generation: int
+    versions: dict[str, str]  # path -> live version
+    chunks: dict[str, tuple[str, ...]]  # path -> its live chunk ids
+    ids: set[str]  # every live chunk id
+
+
 class Manifest:
+    # Generations whose changed paths are remembered for readers that update incrementally.
+    CHANGE_LOG = 256
+
     def __init__(self, db_path: Path) -> None:
         db_path.parent.mkdir(parents=True, exist_ok=True)
         self.db_path = db_path
         self._local = threading.local()
+        self._live: LiveSet | None = None
+        self._changes: deque[tuple[int, frozenset[str]]] = deque(maxlen=self.CHANGE_LOG)
         with self._conn() as c:
             c.execute("PRAGMA journal_mode=WAL")
             c.execute(
@@ -76,11 +92,53 @@ class Manifest:
         }
 
     def live(self) -> tuple[dict[str, str], set[str]]:
-        """(path -> live version, ids of every live chunk), read in one transaction."""
-        rows = self._conn().execute("SELECT path, version, chunk_ids FROM files").fetchall()
-        versions = {r[0]: r[1] for r in rows}
-        ids = {cid for r in rows for cid in json.loads(r[2])}
-        return versions, ids
+        """(path -> live version, ids of every live chunk) of the current generation.
+
+        Served from memory: this process's own commits update it file by file, so the
+        watcher's path does not grow with the folder. Only when another process (the CLI,
+        a separate watcher) moved the generation is it read again from SQLite.
+        """
+        snap = self.live_set()
+        return snap.versions, snap.ids
+
+    def live_set(self) -> LiveSet:
+        snap = self._live
+        if snap is not None and snap.generation == self.generation():
+            return snap
+        return self._load_live()
+
+    def _load_live(self) -> LiveSet:
+        conn = self._conn()
+        # One read transaction: the generation and the rows belong together.
+        conn.execute("BEGIN")
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+            rows = conn.execute("SELECT path, version, chunk_ids FROM files").fetchall()
+        finally:
+            conn.execute("COMMIT")
+        chunks = {r[0]: tuple(json.loads(r[2])) for r in rows}
+        snap = LiveSet(
+            int(row[0]) if row else 0,
+            {r[0]: r[1] for r in rows},
+            chunks,
+            {cid for ids in chunks.values() for cid in ids},
+        )
+        self._live = snap
+        self._changes.clear()
+        return snap
+
+    def changes_since(self, generation: int) -> frozenset[str] | None:
+        """Paths added, changed or removed after `generation`, or None if not known here
+        (too old, or another process wrote): then re-read everything with live_set()."""
+        snap = self._live
+        if snap is None or snap.generation != self.generation():
+            return None
+        if generation == snap.generation:
+            return frozenset()
+        logged = [(gen, paths) for gen, paths in self._changes if gen > generation]
+        if len(logged) != snap.generation - generation:
+            return None
+        return frozenset().union(*(paths for _, paths in logged))
 
     def files_for(self, paths: list[str]) -> dict[str, FileEntry]:
         """Rows for these paths only (the watcher's path: cost independent of folder size)."""
@@ -103,6 +161,8 @@ class Manifest:
         """Atomically apply one index run; returns the new generation."""
         conn = self._conn()
         with conn:
+            conn.execute("BEGIN IMMEDIATE")  # the generation read below belongs to this write
+            before = self.generation()
             for e in upserts + touch_only:
                 conn.execute(
                     "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?)",
@@ -119,9 +179,31 @@ class Manifest:
                 )
             for p in deletes:
                 conn.execute("DELETE FROM files WHERE path=?", (p,))
-            gen = self.generation() + (1 if upserts or deletes else 0)
+            gen = before + (1 if upserts or deletes else 0)
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (str(gen),))
+        if gen != before:
+            self._apply(before, gen, upserts, deletes)
         return gen
+
+    def _apply(self, before: int, gen: int, upserts: list[FileEntry], deletes: list[str]) -> None:
+        """Move the in-memory live set on by this commit's files only."""
+        snap = self._live
+        if snap is None or snap.generation != before:
+            self._live = None  # someone else wrote in between: read it all next time
+            return
+        versions, chunks = dict(snap.versions), dict(snap.chunks)
+        # Chunk ids include the article's path, so no two paths share one.
+        ids = set(snap.ids)
+        for p in deletes:
+            versions.pop(p, None)
+            ids.difference_update(chunks.pop(p, ()))
+        for e in upserts:
+            ids.difference_update(chunks.get(e.path, ()))
+            versions[e.path] = e.version
+            chunks[e.path] = e.chunk_ids
+            ids.update(e.chunk_ids)
+        self._live = LiveSet(gen, versions, chunks, ids)
+        self._changes.append((gen, frozenset([e.path for e in upserts] + deletes)))
 
 
 def make_client(settings: KnowledgeSettings) -> chromadb.ClientAPI:
