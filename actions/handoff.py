@@ -11,7 +11,7 @@ from rasa_sdk.events import ConversationPaused, EventType
 from rasa_sdk.executor import CollectingDispatcher
 
 from handoff.llm_summary import llm_summary
-from handoff.notices import QUEUED_NOTICE
+from handoff.notices import HANDOFF_META, QUEUED, QUEUED_NOTICE, notice_marker
 from handoff.packet import collect_packet
 from handoff.triggers import ABSTENTIONS, FRUSTRATION, LOOP, SENSITIVE, explain, load_config
 
@@ -56,5 +56,10 @@ class ActionHumanHandoff(Action):
             log.exception("could not open a handoff for %s", tracker.sender_id)
             dispatcher.utter_message(text=UNAVAILABLE)
             return []
-        dispatcher.utter_message(text=OPENERS.get(trigger.kind, "") + QUEUED_NOTICE)
+        # Extra keyword arguments become the bot event's metadata: the widget shows the
+        # message as a system notice.
+        dispatcher.utter_message(
+            text=OPENERS.get(trigger.kind, "") + QUEUED_NOTICE,
+            **{HANDOFF_META: notice_marker(QUEUED)},
+        )
         return [ConversationPaused()]

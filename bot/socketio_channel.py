@@ -4,7 +4,8 @@ Rasa 3.6's `SocketIOOutput.send_custom_json` calls `sio.emit(event, **payload)`,
 payload such as the knowledge answer's `{"answer_type", "sources"}` raises a TypeError and the
 whole turn is lost. Here custom payloads are sent as `{"custom": payload}`, the REST channel's
 shape. And bot messages injected by the handoff (an agent's reply) keep their
-`parley_handoff` metadata, so the widget can show the agent's name and a "human" badge.
+`parley_handoff` metadata, so the widget can show the agent's name and a "human" badge,
+and handoff notices (queued, joined, AI back, closed) as system notices.
 
 credentials.yml:
     bot.socketio_channel.SocketIOChannel:
@@ -22,6 +23,7 @@ from rasa.core.channels.socketio import SocketIOInput, SocketIOOutput
 from sanic import Blueprint
 
 HANDOFF_METADATA = "parley_handoff"
+SHOWN_FIELDS = ("agent", "kind", "name")  # the idempotency key stays on the server
 
 
 class SocketIOChannelOutput(SocketIOOutput):
@@ -31,11 +33,10 @@ class SocketIOChannelOutput(SocketIOOutput):
         for part in text.strip().split("\n\n"):
             message: dict[str, Any] = {"text": part}
             if isinstance(marker, dict):
+                # agent: who wrote an agent's message; kind (queued, joined, handback,
+                # closed): a handoff notice; name: the agent a joined notice is about.
                 message["metadata"] = {
-                    HANDOFF_METADATA: {
-                        "agent": str(marker.get("agent") or ""),
-                        "kind": str(marker.get("kind") or ""),
-                    }
+                    HANDOFF_METADATA: {k: str(marker.get(k) or "") for k in SHOWN_FIELDS}
                 }
             await self._send_message(recipient_id, message)
 

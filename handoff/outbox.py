@@ -144,7 +144,7 @@ class OutboxWorker:
                 else:
                     self.rasa.send_bot_message(
                         p["sender_id"], p["text"], item.key, agent=p.get("agent"),
-                        resume=bool(p.get("resume")),
+                        resume=bool(p.get("resume")), notice=p.get("notice"),
                     )
                     result = {}
             else:

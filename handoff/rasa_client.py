@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import httpx
 
-HANDOFF_META = "parley_handoff"
+from handoff.notices import HANDOFF_META
 
 
 class DeliveryError(Exception):
@@ -98,20 +98,17 @@ class RasaClient:
 
     def send_bot_message(
         self, sender_id: str, text: str, key: str, *, agent: str | None = None,
-        resume: bool = False,
+        resume: bool = False, notice: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """One call: optionally resume the bot, then say `text` to the customer."""
+        """One call: optionally resume the bot, then say `text` to the customer: an agent's
+        message (`agent` is their name) or a handoff notice (`notice` from notice_marker)."""
         events: list[dict[str, Any]] = []
         now = time.time()
         if resume:
             events.append({"event": "resume", "timestamp": now})
+        marker = {"key": key, "agent": agent or "", **(notice or {})}
         events.append(
-            {
-                "event": "bot",
-                "text": text,
-                "timestamp": now,
-                "metadata": {HANDOFF_META: {"key": key, "agent": agent or ""}},
-            }
+            {"event": "bot", "text": text, "timestamp": now, "metadata": {HANDOFF_META: marker}}
         )
         return self.append_events(sender_id, events)
 

@@ -31,7 +31,16 @@ from handoff.models import (
     OutboxItem,
     utcnow,
 )
-from handoff.notices import AI_BACK_NOTICE, CLOSED_NOTICE, QUEUED_NOTICE, joined_notice
+from handoff.notices import (
+    AI_BACK_NOTICE,
+    CLOSED_NOTICE,
+    HANDBACK,
+    JOINED,
+    QUEUED_NOTICE,
+    joined_notice,
+    notice_marker,
+)
+from handoff.notices import CLOSED as CLOSED_KIND
 from handoff.packet import transcript_chunks, transcript_is_long
 from handoff.slack_text import escape
 
@@ -95,11 +104,15 @@ class HandoffService:
 
     def _to_customer(
         self, session: Session, h: Handoff, key: str, text: str, *,
-        resume: bool = False, agent: str | None = None,
+        resume: bool = False, agent: str | None = None, notice: str | None = None,
+        name: str = "",
     ) -> None:
+        """An agent's message (`agent`) or a handoff notice of kind `notice`."""
         payload: dict[str, Any] = {"sender_id": h.sender_id, "text": text, "resume": resume}
         if agent:
             payload["agent"] = agent
+        if notice:
+            payload["notice"] = notice_marker(notice, name)
         self._enqueue(session, key, h.id, "rasa", "bot_message", payload)
 
     def _to_thread(self, session: Session, h: Handoff, key: str, text: str) -> None:
@@ -213,7 +226,8 @@ class HandoffService:
                 f":raising_hand: <@{agent_id}> claimed this chat. Replies in this thread "
                 "go to the customer.",
             )
-            self._to_customer(session, h, f"h{h.id}:claimed:customer", joined_notice(agent_name))
+            self._to_customer(session, h, f"h{h.id}:claimed:customer", joined_notice(agent_name),
+                              notice=JOINED, name=agent_name)
         self._wake()
         return h
 
@@ -327,9 +341,10 @@ class HandoffService:
             )
             if hand_back:
                 self._to_customer(session, h, f"h{h.id}:resolved:customer", AI_BACK_NOTICE,
-                                  resume=True)
+                                  resume=True, notice=HANDBACK)
             else:
-                self._to_customer(session, h, f"h{h.id}:resolved:customer", CLOSED_NOTICE)
+                self._to_customer(session, h, f"h{h.id}:resolved:customer", CLOSED_NOTICE,
+                                  notice=CLOSED_KIND)
         self._wake()
         return h
 

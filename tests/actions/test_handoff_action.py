@@ -46,6 +46,8 @@ async def test_explicit_request_queues_with_full_packet(
     dispatcher, events = await run("tracker_handoff_explicit.json", domain)
 
     assert [m["text"] for m in dispatcher.messages] == [QUEUED_NOTICE]
+    # Rasa keeps extra message keys as the bot event's metadata: a notice for the widget.
+    assert dispatcher.messages[0]["parley_handoff"] == {"kind": "queued"}
     assert [e["event"] for e in events] == ["pause"]
     [h] = handoffs(handoff_db)
     assert h.sender_id == "cust-explicit" and h.state == "queued"
@@ -103,4 +105,5 @@ async def test_unreachable_database_does_not_pause(
     finally:
         reset_client()
     assert [m["text"] for m in dispatcher.messages] == [UNAVAILABLE]
+    assert "parley_handoff" not in dispatcher.messages[0]  # a bot message, not a notice
     assert events == []

@@ -12,7 +12,7 @@ import pytest
 
 from handoff.__main__ import main
 from handoff.db import Database
-from handoff.service import AI_BACK_NOTICE, HandoffService
+from handoff.service import AI_BACK_NOTICE, CLOSED_NOTICE, HandoffService
 from tests.handoff.fake_rasa import FakeRasa
 from tests.handoff.samples import sample_packet
 
@@ -64,6 +64,16 @@ def test_console_claim_reply_handback(env: Path, rasa: FakeRasa,
         "Ana from support (human) joined the chat.", "Hello, Ana here", AI_BACK_NOTICE,
     ]
     assert [e["event"] for e in rasa.events("cust-cli")][-2:] == ["resume", "bot"]
+    # Notices are marked for the widget; the agent's own message names its author.
+    markers = [
+        {k: v for k, v in e["metadata"]["parley_handoff"].items() if k != "key"}
+        for e in rasa.events("cust-cli") if e["event"] == "bot"
+    ]
+    assert markers == [
+        {"agent": "", "kind": "joined", "name": "Ana"},
+        {"agent": "Ana"},
+        {"agent": "", "kind": "handback"},
+    ]
 
 
 def test_console_user_errors_are_plain(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -110,3 +120,13 @@ def test_export_csv_and_json(env: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert main(["export", "--format", "json", "-o", str(out)]) == 0
     data = json.loads(out.read_text())
     assert data[0]["claimed_at"] and data[0]["resolved_at"] and data[0]["ended_at"]
+
+
+def test_closing_tells_the_customer_with_a_closed_notice(env: Path, rasa: FakeRasa) -> None:
+    hid = open_handoff(env, "cust-closed")
+    main(["console", "claim", str(hid), "--as", "Ana"])
+    main(["console", "resolve", str(hid), "--outcome", "resolved", "--close", "--as", "Ana"])
+    last = rasa.events("cust-closed")[-1]
+    assert last["text"] == CLOSED_NOTICE
+    assert last["metadata"]["parley_handoff"]["kind"] == "closed"
+    assert "resume" not in [e["event"] for e in rasa.events("cust-closed")]

@@ -156,7 +156,9 @@ def test_talk_to_a_person_agent_badge_hand_back_and_csat(new_chat: Any) -> None:
 
     chat.w(".person").click()
     chat.wait_text("user", "Talk to a person")
-    chat.wait_text("bot", QUEUED_NOTICE[:60])
+    # Handoff notices arrive marked (metadata.parley_handoff.kind): shown as system notices.
+    queued = chat.wait_text("notice", QUEUED_NOTICE[:60])
+    assert queued.get_attribute("data-kind") == "queued"
     chat.w(".status").filter(has_text="Waiting for a person").wait_for()
 
     # The customer's details reached the handoff packet.
@@ -167,7 +169,7 @@ def test_talk_to_a_person_agent_badge_hand_back_and_csat(new_chat: Any) -> None:
     assert customer["locale"] and customer["metadata"].get("custom.plan") == "gold"
 
     handoff_cli(chat.stack, "claim", str(handoff.id), "--as", "Ana")
-    chat.wait_text("notice", joined_notice("Ana"))
+    assert chat.wait_text("notice", joined_notice("Ana")).get_attribute("data-kind") == "joined"
     handoff_cli(chat.stack, "reply", str(handoff.id), "--as", "Ana", AGENT_REPLY)
     agent = chat.wait_text("agent", "I'm Ana")
     assert agent.locator(".who").inner_text() == "Ana"
@@ -190,7 +192,9 @@ def test_talk_to_a_person_agent_badge_hand_back_and_csat(new_chat: Any) -> None:
     no_injected_markup(chat)
 
     handoff_cli(chat.stack, "handback", str(handoff.id), "--as", "Ana")
-    chat.wait_text("", AI_BACK_NOTICE[:40])
+    back = chat.wait_text("notice", AI_BACK_NOTICE[:40])
+    assert back.get_attribute("data-kind") == "handback"
+    assert back.locator(".badge").count() == 0  # no "AI" or "Human" badge on a notice
     chat.w(".survey").wait_for()
     assert chat.w(".status").is_hidden()
     chat.w("label[for=parley-csat-4]").click()

@@ -158,7 +158,7 @@ export function buildPanel(root, config, t) {
   return { panel, title, status, log, typing, survey, input, sendBtn, personBtn, limit, form, newBtn, endBtn, closeBtn };
 }
 
-/** One message as a list item. `entry` = {role, text, agent, sources, ts, pending}. */
+/** One message as a list item. `entry` = {role, text, agent, kind, sources, ts, pending}. */
 export function renderMessage(entry, ctx) {
   return fillMessage(el("li"), entry, ctx);
 }
@@ -167,6 +167,7 @@ export function fillMessage(li, entry, ctx) {
   const { t, formatTime } = ctx;
   const waiting = entry.pending && !entry.emitted;
   li.className = `msg ${entry.role}${waiting ? " pending" : ""}`;
+  if (entry.kind) li.dataset.kind = entry.kind; // which handoff notice: queued, joined, …
   li.replaceChildren();
   let who;
   let badge = null;

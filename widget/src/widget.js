@@ -211,13 +211,7 @@ export class Widget {
       }
     }
     if (typeof message.text === "string" && message.text.trim()) {
-      const handoffMeta = (message.metadata && message.metadata.parley_handoff) || null;
-      const entry = {
-        role: handoffMeta ? (handoffMeta.agent ? "agent" : "notice") : "bot",
-        agent: handoffMeta ? handoffMeta.agent : "",
-        text: message.text,
-        ts: Date.now() / 1000,
-      };
+      const entry = { ...fromHandoff(message), text: message.text, ts: Date.now() / 1000 };
       this.setTyping(false);
       this.append(entry);
       const replies = message.quick_replies || message.buttons;
@@ -426,6 +420,18 @@ export class Widget {
     this.sync();
     this.ui.input.focus();
   }
+}
+
+/**
+ * Role of a live message from its `metadata.parley_handoff`: a handoff notice (kind queued,
+ * joined, handback or closed) is shown as a system notice, an agent's message with their
+ * name and a "human" badge, anything else as the bot.
+ */
+function fromHandoff(message) {
+  const meta = (message.metadata && message.metadata.parley_handoff) || null;
+  if (!meta) return { role: "bot", agent: "" };
+  if (meta.kind) return { role: "notice", agent: "", kind: String(meta.kind) };
+  return meta.agent ? { role: "agent", agent: String(meta.agent) } : { role: "notice", agent: "" };
 }
 
 /** Which side of the conversation a role is on (live messages only know "user" / not). */
