@@ -52,6 +52,9 @@ def make_embeddings(settings: KnowledgeSettings) -> tuple[Embeddings, str]:
             base_url=settings.openai_base_url or None,
             timeout=10,
             max_retries=1,
+            # Send the text itself: passages are far below the model's context, and token
+            # ids would need tiktoken's vocabulary (a download) and break on other servers.
+            check_embedding_ctx_length=False,
         )
         slug = "openai-" + settings.openai_embedding_model.replace("/", "-").replace(".", "-")
         return emb, slug

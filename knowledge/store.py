@@ -72,6 +72,22 @@ class Manifest:
             self._local.conn = conn
         return conn
 
+    def bind_embedder(self, name: str) -> None:
+        """Record which embedder built this index; rows built by another one are dropped,
+        so every article is embedded again rather than mixing vectors of two models."""
+        recorded = self.get_meta("embedder")
+        if recorded == name:
+            return
+        conn = self._conn()
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            if recorded is not None:
+                conn.execute("DELETE FROM files")
+                gen = self.generation() + 1
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (str(gen),))
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('embedder', ?)", (name,))
+        self._live = None
+
     def generation(self) -> int:
         row = self._conn().execute("SELECT value FROM meta WHERE key='generation'").fetchone()
         return int(row[0]) if row else 0
@@ -231,4 +247,5 @@ def open_vectorstore(
         collection_configuration={"hnsw": {"space": "cosine"}},
     )
     manifest = Manifest(settings.index_dir / f"manifest-{name}.sqlite")
+    manifest.bind_embedder(embedder_name)
     return store, manifest

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import threading
 import time
@@ -10,6 +12,7 @@ from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import numpy as np
 import pytest
 
 from knowledge.service import KnowledgeService
@@ -18,8 +21,33 @@ UK_QUESTION = "How long does delivery to the UK take?"
 UK_URL = "https://help.tidewell.example/shipping/times-and-costs"
 
 
+def fake_embedding(text: str, dims: int = 64) -> list[float]:
+    """Hashed bag of words: texts that share words are close, as with a real model."""
+    v = np.zeros(dims, dtype=np.float32)
+    for word in text.lower().split():
+        word = word.strip(".,:;?!()[]")
+        if word:
+            v[int(hashlib.sha256(word.encode()).hexdigest()[:8], 16) % dims] += 1.0
+    v[0] += 1e-3  # never the zero vector
+    return (v / np.linalg.norm(v)).tolist()
+
+
+def embeddings_payload(body: dict[str, Any]) -> dict[str, Any]:
+    texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+    data = []
+    for i, text in enumerate(texts):
+        vec = fake_embedding(str(text))
+        if body.get("encoding_format") == "base64":  # what the openai client asks for
+            item: Any = base64.b64encode(np.asarray(vec, dtype=np.float32).tobytes()).decode()
+        else:
+            item = vec
+        data.append({"object": "embedding", "index": i, "embedding": item})
+    usage = {"prompt_tokens": len(texts), "total_tokens": len(texts)}
+    return {"object": "list", "data": data, "model": body["model"], "usage": usage}
+
+
 class FakeOpenAI:
-    """Implements POST /v1/chat/completions; behaviour set per test."""
+    """Implements POST /v1/chat/completions and /v1/embeddings; behaviour set per test."""
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
@@ -41,6 +69,8 @@ class FakeOpenAI:
                     time.sleep(fake.delay)
                 if fake.status != 200:
                     payload = {"error": {"message": "boom", "type": "server_error"}}
+                elif self.path.endswith("/embeddings"):
+                    payload = embeddings_payload(body)
                 else:
                     payload = {
                         "id": "chatcmpl-1",
