@@ -52,6 +52,12 @@ def cmd_index(args: argparse.Namespace) -> int:
         return 2
     svc = _service(settings)
     report = svc.indexer.sync(progress=True, force=args.full)
+    if report.follower:
+        print(
+            "another replica is writing the shared index (Chroma server); nothing done here. "
+            f"Index version {report.generation}."
+        )
+        return 0
     _print_problems(report)
     print(
         f"{report.scanned} files: {len(report.indexed)} (re)indexed, {report.unchanged} unchanged, "

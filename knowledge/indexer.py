@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import json
 import os
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,9 @@ from knowledge.chunking import Chunk, chunk_article
 from knowledge.store import FileEntry, Manifest
 
 BATCH = 64
+# With a shared index, replaced passages are deleted this many seconds after the switch, so
+# that other replicas have moved on to the new generation before they disappear.
+SHARED_DELETE_DELAY = 10.0
 
 
 @dataclass
@@ -35,6 +39,7 @@ class IndexReport:
     errors: list[ArticleError] = field(default_factory=list)
     warnings: list[ArticleError] = field(default_factory=list)
     generation: int = 0
+    follower: bool = False  # another replica writes the shared index; this one only reads
 
     @property
     def changed(self) -> bool:
@@ -59,6 +64,7 @@ class Indexer:
         self.store = store
         self.manifest = manifest
         self.index_dir = index_dir
+        self.writer = False
 
     def _cleanup_pending(self) -> None:
         """Remove chunks written by a run that died before switching the manifest."""
@@ -82,8 +88,45 @@ class Indexer:
         with index_lock(self.index_dir):
             return self._sync(only, progress, force)
 
+    def tidy(self) -> None:
+        """Between runs: keep the writer's lease and delete replaced passages that are due."""
+        if not self.manifest.shared:
+            return
+        with index_lock(self.index_dir):
+            if self.writer:
+                self.writer = self.manifest.take_writer_lease()
+            if self.writer:
+                self._delete_due()
+
+    def _delete_later(self, ids: list[str]) -> None:
+        due = json.loads(self.manifest.get_meta("garbage") or "[]")
+        due.append([time.time() + SHARED_DELETE_DELAY, ids])
+        self.manifest.set_meta("garbage", json.dumps(due))
+
+    def _delete_due(self) -> None:
+        due = json.loads(self.manifest.get_meta("garbage") or "[]")
+        now, keep = time.time(), []
+        for when, ids in due:
+            if when > now:
+                keep.append([when, ids])
+                continue
+            live = self.manifest.live_set().ids  # a revert may have made some live again
+            dead = [cid for cid in ids if cid not in live]
+            if dead:
+                self.store.delete(ids=dead)
+        if keep != due:
+            self.manifest.set_meta("garbage", json.dumps(keep))
+
     def _sync(self, only: Iterable[str] | None, progress: bool, force: bool) -> IndexReport:
         report = IndexReport()
+        was_writer, self.writer = self.writer, self.manifest.take_writer_lease()
+        if not self.writer:
+            report.follower = True
+            report.generation = self.manifest.generation()
+            return report
+        if not was_writer and self.manifest.shared:
+            only = None  # events seen while following were not indexed: look at everything
+            self._delete_due()
         self._cleanup_pending()
         if only is None:
             known = self.manifest.files()
@@ -195,7 +238,9 @@ class Indexer:
             if rel in known:
                 stale.update(known[rel].chunk_ids)
         stale -= live_now
-        if stale:
+        if stale and self.manifest.shared:
+            self._delete_later(sorted(stale))
+        elif stale:
             self.store.delete(ids=sorted(stale))
         return report
 

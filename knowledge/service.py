@@ -75,7 +75,10 @@ class KnowledgeService:
 
     def _run(self, watch: bool) -> None:
         try:
-            self.sync()
+            if watch or not self.manifest.shared:
+                self.sync()
+            else:
+                self.retriever.refresh()  # a reader of a shared index never writes it
         except Exception:  # the bot must keep serving the last good index
             log.exception("knowledge: initial indexing failed")
         finally:
@@ -92,6 +95,7 @@ class KnowledgeService:
 
         folder = self.settings.knowledge_dir
         folder.mkdir(parents=True, exist_ok=True)
+        tidied = time.monotonic()
         while not self._stop.is_set():
             caught_up = False
             try:
@@ -109,6 +113,12 @@ class KnowledgeService:
                         self.sync()
                         caught_up = True
                     if not changes:
+                        if time.monotonic() - tidied > 5:
+                            tidied = time.monotonic()
+                            try:
+                                self.indexer.tidy()
+                            except Exception:
+                                log.exception("knowledge: could not reach the shared index")
                         continue
                     paths = [p for _, p in changes]
                     rel = relative_to(folder, paths)

@@ -9,14 +9,21 @@ replaces the last good index.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import socket
 import sqlite3
 import threading
+import time
+import uuid
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import chromadb
+import numpy as np
 from chromadb.config import Settings as ChromaSettings
 from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
@@ -71,6 +78,12 @@ class Manifest:
             conn = sqlite3.connect(self.db_path, timeout=30)
             self._local.conn = conn
         return conn
+
+    shared = False
+
+    def take_writer_lease(self) -> bool:
+        """Only a shared manifest has competing writers; a local index has one (the lock)."""
+        return True
 
     def bind_embedder(self, name: str) -> None:
         """Record which embedder built this index; rows built by another one are dropped,
@@ -222,6 +235,242 @@ class Manifest:
         self._changes.append((gen, frozenset([e.path for e in upserts] + deletes)))
 
 
+def _dummy_vectors(n: int) -> np.ndarray:
+    """Manifest records are looked up, never searched: a constant one-number vector."""
+    return np.ones((n, 1), dtype=np.float32)
+
+
+def _entry_meta(e: FileEntry, gen: int) -> dict[str, str | int | float]:
+    return {
+        "kind": "file",
+        "path": e.path,
+        "version": e.version,
+        "title": e.title,
+        "url": e.url,
+        "updated": e.updated,
+        "chunk_ids": json.dumps(list(e.chunk_ids)),
+        "added": gen,
+        "removed": 0,
+        "removed_at": 0.0,
+    }
+
+
+def _entry(meta: Any) -> FileEntry:
+    return FileEntry(
+        str(meta["path"]),
+        str(meta["version"]),
+        str(meta["title"]),
+        str(meta["url"]),
+        str(meta["updated"]),
+        tuple(json.loads(str(meta["chunk_ids"]))),
+        -1,  # when and how big the file was is known only to the replica that read it
+        -1,
+    )
+
+
+class SharedManifest(Manifest):
+    """The manifest kept on the Chroma server, for replicas that share one index there.
+
+    One record per (article version, generation that added it), stamped with the generation
+    that replaced it, plus a "head" record naming the live generation. A run writes its
+    passages and entries first and moves the head last (one record write: the atomic switch);
+    readers only trust entries added at or before the head and not removed by it, so they
+    never see half a run, and they catch up by reading only the entries a newer generation
+    touched. One replica writes at a time (a lease record on the server); the others follow.
+    This replica's own file sizes and times stay in its local manifest.
+    """
+
+    shared = True
+    LEASE_SECONDS = 60.0
+    # Entries of replaced versions are kept this long so followers can catch up on them;
+    # a follower that has not looked for longer than half of it reads everything again.
+    KEEP_REMOVED_SECONDS = 300.0
+
+    def __init__(self, client: chromadb.ClientAPI, name: str, local: Manifest) -> None:
+        # A Manifest by interface only: nothing here lives in SQLite except via `local`.
+        self.col = client.get_or_create_collection(
+            f"{name}.manifest", embedding_function=None, configuration={"hnsw": {"space": "l2"}}
+        )
+        self.local = local
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._live: LiveSet | None = None
+        self._files: dict[str, FileEntry] = {}
+        self._entry_ids: dict[str, str] = {}
+        self._looked = 0.0
+
+    # -- the head and the lease -----------------------------------------------------------
+    def _record(self, rid: str) -> dict[str, Any] | None:
+        got = self.col.get(ids=[rid], include=["metadatas"])
+        metas = got["metadatas"] or []
+        return dict(metas[0]) if got["ids"] and metas and metas[0] else None
+
+    def _put(self, rid: str, meta: dict[str, Any]) -> None:
+        self.col.upsert(ids=[rid], embeddings=_dummy_vectors(1), metadatas=[meta])
+
+    def generation(self) -> int:
+        head = self._record("head")
+        return int(head["generation"]) if head else 0
+
+    def take_writer_lease(self) -> bool:
+        """Become (or stay) the one writer. Best effort: Chroma has no compare-and-swap, so a
+        takeover is read back after a pause and yields if another replica wrote last."""
+        now = time.time()
+        lease = self._record("lease")
+        if lease and lease["owner"] != self.owner and float(lease["expires"]) > now:
+            return False
+        taking_over = not lease or lease["owner"] != self.owner
+        self._put(
+            "lease", {"kind": "lease", "owner": self.owner, "expires": now + self.LEASE_SECONDS}
+        )
+        if taking_over:
+            time.sleep(0.2)
+            lease = self._record("lease")
+            return bool(lease and lease["owner"] == self.owner)
+        return True
+
+    def _put_head(self, gen: int) -> None:
+        self._put("head", {**(self._record("head") or {"kind": "head"}), "generation": gen})
+
+    def bind_embedder(self, name: str) -> None:
+        head = self._record("head")
+        if head is None:
+            self._put("head", {"kind": "head", "generation": 0, "embedder": name})
+        elif head.get("embedder") != name:
+            raise ValueError(
+                f"the shared index {self.col.name} was built by {head.get('embedder')}"
+            )
+
+    # -- local state (this replica's file stats, pending ids) --------------------------------
+    def get_meta(self, key: str) -> str | None:
+        return self.local.get_meta(key)
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.local.set_meta(key, value)
+
+    # -- reading ----------------------------------------------------------------------------
+    def _entries(self, where: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        got = self.col.get(where={"$and": [{"kind": "file"}, where]}, include=["metadatas"])
+        return [(i, dict(m)) for i, m in zip(got["ids"], got["metadatas"] or [], strict=False) if m]
+
+    @staticmethod
+    def _serves(meta: dict[str, Any], gen: int) -> bool:
+        removed = int(meta["removed"])
+        return int(meta["added"]) <= gen and (removed == 0 or removed > gen)
+
+    def live(self) -> tuple[dict[str, str], set[str]]:
+        snap = self.live_set()
+        return snap.versions, snap.ids
+
+    def live_set(self) -> LiveSet:
+        gen = self.generation()
+        snap = self._live
+        if snap is not None and snap.generation == gen:
+            return snap
+        fresh = time.monotonic() - self._looked < self.KEEP_REMOVED_SECONDS / 2
+        if snap is None or snap.generation > gen or not fresh:
+            where: dict[str, Any] = {"$or": [{"removed": 0}, {"removed": {"$gt": gen}}]}
+            rows = [(i, m) for i, m in self._entries(where) if self._serves(m, gen)]
+            self._install(gen, rows, {}, {})
+        else:
+            since = snap.generation
+            where = {"$or": [{"added": {"$gt": since}}, {"removed": {"$gt": since}}]}
+            rows = self._entries(where)
+            files, ids = dict(self._files), dict(self._entry_ids)
+            for rid, m in rows:  # replaced or deleted versions leave first
+                if not self._serves(m, gen) and ids.get(str(m["path"])) == rid:
+                    files.pop(str(m["path"]))
+                    ids.pop(str(m["path"]))
+            self._install(gen, [(i, m) for i, m in rows if self._serves(m, gen)], files, ids)
+        self._looked = time.monotonic()
+        assert self._live is not None
+        return self._live
+
+    def _install(
+        self,
+        gen: int,
+        rows: list[tuple[str, dict[str, Any]]],
+        files: dict[str, FileEntry],
+        entry_ids: dict[str, str],
+    ) -> None:
+        for rid, m in rows:
+            e = _entry(m)
+            files[e.path] = e
+            entry_ids[e.path] = rid
+        chunks = {p: e.chunk_ids for p, e in files.items()}
+        self._files, self._entry_ids = files, entry_ids
+        self._live = LiveSet(
+            gen,
+            {p: e.version for p, e in files.items()},
+            chunks,
+            {cid for ids in chunks.values() for cid in ids},
+        )
+
+    def changes_since(self, generation: int) -> frozenset[str] | None:
+        return None  # followers catch up from the server; readers re-read the live set
+
+    def versions(self) -> dict[str, str]:
+        return dict(self.live_set().versions)
+
+    def _with_stats(self, shared: dict[str, FileEntry]) -> dict[str, FileEntry]:
+        local = self.local.files_for(list(shared)) if shared else {}
+        out = {}
+        for p, e in shared.items():
+            mine = local.get(p)
+            if mine and mine.version == e.version:
+                e = replace(e, mtime_ns=mine.mtime_ns, size=mine.size)
+            out[p] = e
+        return out
+
+    def files(self) -> dict[str, FileEntry]:
+        self.live_set()
+        return self._with_stats(dict(self._files))
+
+    def files_for(self, paths: list[str]) -> dict[str, FileEntry]:
+        self.live_set()
+        return self._with_stats({p: self._files[p] for p in paths if p in self._files})
+
+    # -- writing ----------------------------------------------------------------------------
+    def _recover(self, head: int) -> None:
+        """Undo what a run that died before its switch left behind; forget old history."""
+        where = {"$or": [{"added": {"$gt": head}}, {"removed": {"$gt": head}}]}
+        for rid, m in self._entries(where):
+            if int(m["added"]) > head:
+                self.col.delete(ids=[rid])
+            else:
+                self._put(rid, {**m, "removed": 0, "removed_at": 0.0})
+        old = time.time() - self.KEEP_REMOVED_SECONDS
+        gone = self._entries({"$and": [{"removed": {"$gt": 0}}, {"removed_at": {"$lt": old}}]})
+        if gone:
+            self.col.delete(ids=[rid for rid, _ in gone])
+
+    def commit(
+        self, upserts: list[FileEntry], deletes: list[str], touch_only: list[FileEntry]
+    ) -> int:
+        head = self.generation()
+        self._recover(head)
+        self.live_set()
+        gen = head
+        if upserts or deletes:
+            gen = head + 1
+            now = time.time()
+            for p in [e.path for e in upserts] + deletes:
+                rid = self._entry_ids.get(p)
+                old = self._record(rid) if rid else None
+                if rid and old:
+                    self._put(rid, {**old, "removed": gen, "removed_at": now})
+            if upserts:
+                self.col.upsert(
+                    ids=[
+                        f"{gen}:{hashlib.sha256(e.path.encode()).hexdigest()[:24]}" for e in upserts
+                    ],
+                    embeddings=_dummy_vectors(len(upserts)),
+                    metadatas=[_entry_meta(e, gen) for e in upserts],
+                )
+            self._put_head(gen)  # the switch
+        self.local.commit(upserts, deletes, touch_only)  # this replica's file stats
+        return gen
+
+
 def make_client(settings: KnowledgeSettings) -> chromadb.ClientAPI:
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if settings.chroma_host:
@@ -238,7 +487,7 @@ def open_vectorstore(
     embeddings: Embeddings,
     embedder_name: str,
     client: chromadb.ClientAPI | None = None,
-) -> tuple[Chroma, Manifest]:
+) -> tuple[Chroma, Manifest | SharedManifest]:
     name = f"{settings.collection}_{embedder_name}"
     store = Chroma(
         collection_name=name,
@@ -246,6 +495,9 @@ def open_vectorstore(
         client=client or make_client(settings),
         collection_configuration={"hnsw": {"space": "cosine"}},
     )
-    manifest = Manifest(settings.index_dir / f"manifest-{name}.sqlite")
+    local = Manifest(settings.index_dir / f"manifest-{name}.sqlite")
+    manifest: Manifest | SharedManifest = local
+    if settings.chroma_host:
+        manifest = SharedManifest(store._client, name, local)
     manifest.bind_embedder(embedder_name)
     return store, manifest
