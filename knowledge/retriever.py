@@ -1,14 +1,26 @@
-"""Article-level retrieval over the vector store.
+"""Article-level retrieval over the vector store, with a lexical cross-check.
 
-Each article has a "title" vector (title + tags) and passage vectors. An article's score is
-    title_weight * sim(question, title) + (1 - title_weight) * max sim(question, passage)
-which beat plain passage or whole-article vectors on StackFAQ (see bench/results/).
+Each article has a "title" vector (title + tags) and passage vectors. Its dense score is
+    dense = title_weight * sim(question, title) + (1 - title_weight) * max sim(question, passage)
+which beat plain passage or whole-article vectors on StackFAQ (see bench/results/). Dense
+similarity alone cannot tell "how long is the warranty?" from "what is the bluetooth range?":
+both are close to an earbuds article. So the score also asks whether the passage to be quoted
+contains the question's topic words:
+    coverage = share of the question's topic words (weighted by rarity in the knowledge base)
+               found in the passage, its heading, or its article's title and tags
+    score    = (1 - lexical_weight) * dense + lexical_weight * coverage
+The weights are chosen on the calibration split of the answer-quality set
+(bench/knowledge_answer_quality.py); the abstention threshold applies to this score.
+
+Title vectors, tags and every passage's words are kept in memory and updated incrementally
+when the manifest moves on, so a search makes one vector-store query (the passages).
 """
 
 from __future__ import annotations
 
-import re
+import math
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,75 +28,13 @@ from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
 
 from knowledge.store import Manifest
+from knowledge.text import terms
 
-# Picking the passage to quote inside the chosen article: dense similarity plus this weight
-# times the share of the question's content words found in the passage (its heading included).
-# Only the passage choice uses it, not the article score or abstention
-# (bench/results/knowledge_answer_quality.md).
+# Share of the article score that comes from the lexical coverage of the quoted passage.
+LEXICAL_WEIGHT = 0.3
+# Choosing the passage to quote: dense similarity plus this weight times its coverage.
 PASSAGE_LEXICAL_WEIGHT = 0.2
-_STOP = set(
-    [
-        "a",
-        "an",
-        "the",
-        "i",
-        "im",
-        "my",
-        "me",
-        "you",
-        "your",
-        "we",
-        "our",
-        "us",
-        "is",
-        "are",
-        "was",
-        "do",
-        "does",
-        "did",
-        "can",
-        "could",
-        "how",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "why",
-        "to",
-        "of",
-        "in",
-        "on",
-        "for",
-        "and",
-        "or",
-        "it",
-        "its",
-        "this",
-        "that",
-        "be",
-        "with",
-        "from",
-        "at",
-        "by",
-        "not",
-        "will",
-        "would",
-        "have",
-        "has",
-        "get",
-        "got",
-        "there",
-        "their",
-        "they",
-        "please",
-        "any",
-    ]
-)
-
-
-def content_words(text: str) -> set[str]:
-    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) > 2 and w not in _STOP}
+_FETCH = 500  # ids per vector-store read when the in-memory catalogue catches up
 
 
 @dataclass
@@ -94,6 +44,7 @@ class Passage:
     heading: str
     similarity: float
     rank_score: float = 0.0
+    coverage: float = 0.0
 
 
 @dataclass
@@ -106,6 +57,8 @@ class ArticleHit:
     title_similarity: float
     passage_similarity: float
     passages: list[Passage] = field(default_factory=list)
+    dense_score: float = 0.0
+    coverage: float = 0.0
 
     def source(self) -> dict[str, object]:
         return {
@@ -117,6 +70,76 @@ class ArticleHit:
         }
 
 
+@dataclass(frozen=True)
+class _Title:
+    path: str
+    title: str
+    url: str
+    words: frozenset[str]
+
+
+class _Catalogue:
+    """What the live index holds, in memory: title vectors and the words of every record."""
+
+    def __init__(self) -> None:
+        self.words: dict[str, frozenset[str]] = {}  # chunk id -> its words (heading included)
+        self.titles: dict[str, _Title] = {}  # title-record id -> article
+        self.title_vecs: dict[str, np.ndarray] = {}
+        self.df: Counter[str] = Counter()  # in how many records each word occurs
+        self.paths: list[str] = []  # row i of `matrix` is the title vector of paths[i]
+        self.rows: dict[str, int] = {}
+        self.matrix = np.zeros((0, 1), dtype=np.float32)
+        self.by_path: dict[str, _Title] = {}
+
+    def copy(self) -> _Catalogue:
+        new = _Catalogue()
+        new.words, new.titles = dict(self.words), dict(self.titles)
+        new.title_vecs, new.df = dict(self.title_vecs), Counter(self.df)
+        new.paths, new.rows, new.matrix = self.paths, self.rows, self.matrix
+        new.by_path = self.by_path
+        return new
+
+    def update(self, store: Chroma, live: set[str]) -> None:
+        gone = [cid for cid in self.words if cid not in live]
+        for cid in gone:
+            self.df.subtract(self.words.pop(cid))
+            self.titles.pop(cid, None)
+            self.title_vecs.pop(cid, None)
+        new = [cid for cid in live if cid not in self.words]
+        for start in range(0, len(new), _FETCH):
+            got = store.get(
+                ids=new[start : start + _FETCH], include=["documents", "metadatas", "embeddings"]
+            )
+            for cid, doc, meta, emb in zip(
+                got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=False
+            ):
+                meta = meta or {}
+                words = terms(f"{meta.get('heading', '')} {_body(doc or '')}")
+                self.words[cid] = words
+                self.df.update(words)
+                if meta.get("kind") == "title":
+                    path = str(meta["path"])
+                    self.titles[cid] = _Title(path, str(meta["title"]), str(meta["url"]), words)
+                    v = np.asarray(emb, dtype=np.float32)
+                    self.title_vecs[cid] = v / max(float(np.linalg.norm(v)), 1e-9)
+        if gone or new:
+            self.df = +self.df  # drop zero counts
+            ids = list(self.titles)
+            self.paths = [self.titles[i].path for i in ids]
+            self.rows = {path: row for row, path in enumerate(self.paths)}
+            self.by_path = {t.path: t for t in self.titles.values()}
+            self.matrix = (
+                np.stack([self.title_vecs[i] for i in ids])
+                if ids
+                else np.zeros((0, 1), dtype=np.float32)
+            )
+
+    def weight(self, word: str) -> float:
+        """Rarer words say more about the topic; words the knowledge base lacks say most."""
+        n = len(self.words)
+        return math.log(1.0 + (n + 1) / (self.df.get(word, 0) + 1))
+
+
 class Retriever:
     def __init__(
         self,
@@ -125,55 +148,59 @@ class Retriever:
         embeddings: Embeddings,
         title_weight: float,
         k: int = 20,
+        lexical_weight: float = LEXICAL_WEIGHT,
+        passage_lexical_weight: float = PASSAGE_LEXICAL_WEIGHT,
     ) -> None:
         self.store = store
         self.manifest = manifest
         self.embeddings = embeddings
         self.title_weight = title_weight
+        self.lexical_weight = lexical_weight
+        self.passage_lexical_weight = passage_lexical_weight
         self.k = k
         self._lock = threading.Lock()
+        self._refreshing = threading.Lock()
         self._generation = -1
         self._versions: dict[str, str] = {}
         self._live: set[str] = set()
+        self._catalogue = _Catalogue()
 
     def refresh(self) -> bool:
         """Reload the live-version map if the manifest moved on. Cheap when nothing changed."""
         gen = self.manifest.generation()
         if gen == self._generation:
             return False
-        versions, live_ids = self.manifest.live()
-        with self._lock:
-            self._versions, self._live, self._generation = versions, live_ids, gen
+        with self._refreshing:
+            gen = self.manifest.generation()
+            if gen == self._generation:
+                return False
+            versions, live_ids = self.manifest.live()
+            # Searches keep reading the old catalogue until the new one is complete.
+            fresh = self._catalogue.copy()
+            fresh.update(self.store, live_ids)
+            with self._lock:
+                self._versions, self._live, self._generation = versions, live_ids, gen
+                self._catalogue = fresh
         return True
 
     @property
     def article_count(self) -> int:
         return len(self._versions)
 
-    @staticmethod
-    def _hit(meta: dict, versions: dict[str, str]) -> ArticleHit:
-        # Unchanged chunks are shared between versions: the version comes from the manifest.
-        path = str(meta["path"])
-        return ArticleHit(
-            path, str(meta["title"]), str(meta["url"]), versions.get(path, ""), 0.0, 0.0, -1.0
-        )
-
-    def _fill_passages(self, hit: ArticleHit, vec: list[float], live: set[str]) -> None:
+    def _fill_passages(self, hit: ArticleHit, q: np.ndarray, live: set[str]) -> None:
         """Passages of an article that reached the top through its title only."""
         got = self.store.get(
             where={"$and": [{"path": hit.path}, {"kind": "chunk"}]},
             include=["documents", "metadatas", "embeddings"],
         )
-        q = np.asarray(vec, dtype=np.float32)
         for cid, doc, meta, emb in zip(
             got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=False
         ):
             if cid not in live or doc is None:
                 continue
-            text = doc.split("\n", 1)[1] if "\n" in doc else doc
             e = np.asarray(emb, dtype=np.float32)
-            sim = float(e @ q / max(float(np.linalg.norm(e) * np.linalg.norm(q)), 1e-9))
-            hit.passages.append(Passage(cid, text, str(meta.get("heading", "")), sim))
+            sim = float(e @ q / max(float(np.linalg.norm(e)), 1e-9))
+            hit.passages.append(Passage(cid, _body(doc), str(meta.get("heading", "")), sim))
 
     def search(
         self, question: str, top: int = 5, vector: list[float] | None = None
@@ -183,50 +210,82 @@ class Retriever:
         # Otherwise the owner refreshes after each completed index run, so a search never
         # sees a half-applied update.
         with self._lock:
-            versions, live = self._versions, self._live
+            versions, live, cat = self._versions, self._live, self._catalogue
         if not versions or not question.strip():
             return []
         vec = vector if vector is not None else self.embeddings.embed_query(question)
-        titles = self.store.similarity_search_by_vector_with_relevance_scores(
-            vec, k=min(self.k, len(versions)), filter={"kind": "title"}
-        )
+        q = np.asarray(vec, dtype=np.float32)
+        q = q / max(float(np.linalg.norm(q)), 1e-9)
+        hits: dict[str, ArticleHit] = {}
+        title_sims: dict[str, float] = {}
+        if len(cat.paths):
+            sims = cat.matrix @ q
+            for i in np.argsort(-sims)[: self.k]:
+                path = cat.paths[int(i)]
+                title_sims[path] = float(sims[int(i)])
+                hits[path] = self._hit(cat.by_path[path], versions)
         chunks = self.store.similarity_search_by_vector_with_relevance_scores(
             vec, k=self.k * 2, filter={"kind": "chunk"}
         )
-        hits: dict[str, ArticleHit] = {}
-        title_sims: dict[str, float] = {}
         # Chroma returns cosine distance; similarity = 1 - distance.
-        for doc, dist in titles:
-            m = doc.metadata
-            if doc.id not in live:
-                continue  # a chunk the manifest no longer (or not yet) serves
-            title_sims[m["path"]] = 1.0 - dist
-            hits.setdefault(m["path"], self._hit(m, versions))
         for doc, dist in chunks:
             m = doc.metadata
             if doc.id not in live:
-                continue
-            hit = hits.setdefault(m["path"], self._hit(m, versions))
-            text = (
-                doc.page_content.split("\n", 1)[1] if "\n" in doc.page_content else doc.page_content
+                continue  # a chunk the manifest no longer (or not yet) serves
+            path = str(m["path"])
+            if path not in hits:
+                if path not in cat.by_path:
+                    continue
+                hits[path] = self._hit(cat.by_path[path], versions)
+                title_sims[path] = float(cat.matrix[cat.rows[path]] @ q)
+            hits[path].passages.append(
+                Passage(doc.id or "", _body(doc.page_content), str(m.get("heading", "")), 1 - dist)
             )
-            hit.passages.append(Passage(doc.id or "", text, str(m.get("heading", "")), 1.0 - dist))
-        # Articles missing from one list get that list's lowest similarity (an upper bound).
-        title_floor = min(title_sims.values(), default=0.0)
         chunk_sims = [p.similarity for h in hits.values() for p in h.passages]
-        chunk_floor = min(chunk_sims, default=0.0)
-        w = self.title_weight
-        qwords = content_words(question)
+        chunk_floor = min(chunk_sims, default=0.0)  # an upper bound for articles without any
+        qwords = terms(question)
+        weights = {w: cat.weight(w) for w in qwords}
+        total = sum(weights.values())
+        w, lam = self.title_weight, self.lexical_weight
         for hit in hits.values():
             if not hit.passages:
-                self._fill_passages(hit, vec, live)
+                self._fill_passages(hit, q, live)
+            title_words = cat.by_path[hit.path].words
             for p in hit.passages:
-                overlap = len(qwords & content_words(f"{p.heading} {p.text}")) / max(len(qwords), 1)
-                p.rank_score = p.similarity + PASSAGE_LEXICAL_WEIGHT * overlap
+                # The passage's own words pick it among its article's passages...
+                words = cat.words.get(p.id) or terms(f"{p.heading} {p.text}")
+                p.coverage = _share(qwords & words, weights, total)
+                # Headings are written as the questions customers ask: a match there counts
+                # twice.
+                in_heading = _share(qwords & terms(p.heading), weights, total)
+                p.rank_score = p.similarity + self.passage_lexical_weight * (
+                    p.coverage + in_heading
+                )
             hit.passages.sort(key=lambda p: -p.rank_score)
-            hit.title_similarity = title_sims.get(hit.path, title_floor)
-            best = max((p.similarity for p in hit.passages), default=chunk_floor)
-            hit.passage_similarity = best
-            hit.score = w * hit.title_similarity + (1 - w) * hit.passage_similarity
+            hit.title_similarity = title_sims[hit.path]
+            hit.passage_similarity = max((p.similarity for p in hit.passages), default=chunk_floor)
+            hit.dense_score = w * hit.title_similarity + (1 - w) * hit.passage_similarity
+            # ...and with the title and tags they say whether the answer is about the question.
+            if hit.passages:
+                best = hit.passages[0]
+                words = cat.words.get(best.id) or terms(f"{best.heading} {best.text}")
+                hit.coverage = _share(qwords & (words | title_words), weights, total)
+            hit.score = (1 - lam) * hit.dense_score + lam * hit.coverage
         ranked = sorted(hits.values(), key=lambda h: -h.score)
         return ranked[:top]
+
+    @staticmethod
+    def _hit(title: _Title, versions: dict[str, str]) -> ArticleHit:
+        # Unchanged chunks are shared between versions: the version comes from the manifest.
+        return ArticleHit(
+            title.path, title.title, title.url, versions.get(title.path, ""), 0.0, 0.0, -1.0
+        )
+
+
+def _share(found: set[str] | frozenset[str], weights: dict[str, float], total: float) -> float:
+    return sum(weights[x] for x in found) / total if total else 0.0
+
+
+def _body(document: str) -> str:
+    """The passage text of a stored chunk (its first line is the title and heading)."""
+    return document.split("\n", 1)[1] if "\n" in document else document
