@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from handoff.db import Database
@@ -20,7 +21,6 @@ from tests.handoff.mock_socket_mode_server import MockSocketMode
 from tests.handoff.mock_web_api_server import MockSlack
 from tests.handoff.samples import sample_packet
 from tests.handoff.slack_helpers import CHANNEL, base_url, button, running, settings_for
-from tests.handoff.slack_helpers import _http as http
 
 APP_TOKEN = "xapp-1-A1-test"
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,7 +70,7 @@ def test_claim_and_reply_over_socket_mode(
         slack.wait_for(socket_mode.connected)
         assert ("apps.connections.open", APP_TOKEN) in slack.tokens
         # No HTTP endpoint for Slack without a signing secret: events come over the socket.
-        assert http.post(f"{base_url(server)}/slack/events", content=b"{}").status_code == 404
+        assert httpx.post(f"{base_url(server)}/slack/events", content=b"{}").status_code == 404
 
         hid = server.service.open_handoff("cust-sm", sample_packet()).handoff_id
         packet = slack.wait_for(lambda: slack.top_level(CHANNEL))[0]
