@@ -124,8 +124,9 @@ class Indexer:
             report.follower = True
             report.generation = self.manifest.generation()
             return report
-        if not was_writer and self.manifest.shared:
-            only = None  # events seen while following were not indexed: look at everything
+        if self.manifest.shared:
+            if not was_writer:
+                only = None  # events seen while following were not indexed: look at everything
             self._delete_due()
         self._cleanup_pending()
         if only is None:

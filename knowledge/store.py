@@ -453,11 +453,16 @@ class SharedManifest(Manifest):
         if upserts or deletes:
             gen = head + 1
             now = time.time()
-            for p in [e.path for e in upserts] + deletes:
-                rid = self._entry_ids.get(p)
-                old = self._record(rid) if rid else None
-                if rid and old:
-                    self._put(rid, {**old, "removed": gen, "removed_at": now})
+            paths = [e.path for e in upserts] + deletes
+            replaced = [self._entry_ids[p] for p in paths if p in self._entry_ids]
+            got = self.col.get(ids=replaced, include=["metadatas"]) if replaced else None
+            if got and got["ids"]:
+                metas: list[Any] = [
+                    {**m, "removed": gen, "removed_at": now} for m in got["metadatas"] or []
+                ]
+                self.col.upsert(
+                    ids=got["ids"], embeddings=_dummy_vectors(len(metas)), metadatas=metas
+                )
             if upserts:
                 self.col.upsert(
                     ids=[
