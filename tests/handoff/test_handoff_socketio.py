@@ -1,0 +1,56 @@
+"""What the widget receives over socket.io for the handoff's messages: Rasa's own
+OutputChannel.send_response feeding bot/socketio_channel.py, run in Rasa's venv."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from handoff.notices import HANDOFF_META, JOINED, QUEUED, joined_notice, notice_marker
+
+ROOT = Path(__file__).resolve().parents[2]
+RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"
+
+pytestmark = pytest.mark.skipif(not RASA_PYTHON.exists(), reason="Rasa venv not set up")
+
+
+def emitted(events: list[dict]) -> list[dict]:
+    proc = subprocess.run(
+        [str(RASA_PYTHON), str(Path(__file__).parent / "rasa_side" / "probe_socketio.py"),
+         json.dumps(events)],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return [e["data"] for e in json.loads(proc.stdout.strip().splitlines()[-1])]
+
+
+def bot(text: str, marker: dict | None = None) -> dict:
+    return {"event": "bot", "text": text, "timestamp": 1.0,
+            "metadata": {HANDOFF_META: marker} if marker else {}}
+
+
+def shown(text: str, agent: str = "", kind: str = "", name: str = "") -> dict:
+    return {"text": text,
+            "metadata": {HANDOFF_META: {"agent": agent, "kind": kind, "name": name}}}
+
+
+def test_notices_agent_messages_and_bot_messages_as_the_widget_gets_them() -> None:
+    joined = {"key": "h1:claimed:customer", "agent": "", **notice_marker(JOINED, "Ana")}
+    out = emitted([
+        bot("Queued.\n\nUntil then I'll stay quiet.", notice_marker(QUEUED)),
+        bot(joined_notice("Ana"), joined),
+        bot("Hi, Ana here.", {"key": "rasa:slack:1", "agent": "Ana"}),
+        bot("Shipping takes 3 days."),
+    ])
+    assert out == [
+        # Split in parts like every message, each part marked.
+        shown("Queued.", kind="queued"),
+        shown("Until then I'll stay quiet.", kind="queued"),
+        shown("Ana from support (human) joined the chat.", kind="joined", name="Ana"),
+        shown("Hi, Ana here.", agent="Ana"),  # the idempotency key stays on the server
+        {"text": "Shipping takes 3 days."},
+    ]
