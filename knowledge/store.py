@@ -297,6 +297,7 @@ class SharedManifest(Manifest):
         self._files: dict[str, FileEntry] = {}
         self._entry_ids: dict[str, str] = {}
         self._looked = 0.0
+        self._reading = threading.Lock()
 
     # -- the head and the lease -----------------------------------------------------------
     def _record(self, rid: str) -> dict[str, Any] | None:
@@ -362,6 +363,10 @@ class SharedManifest(Manifest):
         return snap.versions, snap.ids
 
     def live_set(self) -> LiveSet:
+        with self._reading:  # the watcher and the answering threads both ask
+            return self._catch_up()
+
+    def _catch_up(self) -> LiveSet:
         gen = self.generation()
         snap = self._live
         if snap is not None and snap.generation == gen:

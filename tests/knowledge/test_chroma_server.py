@@ -23,6 +23,7 @@ from chromadb.config import Settings as ChromaSettings
 from knowledge import indexer as indexer_module
 from knowledge.service import KnowledgeService
 from tests.knowledge.conftest import SAMPLE_ARTICLES, settings_for
+from tests.knowledge.test_hot_reload import wait_for
 
 CHROMA = Path(sys.executable).with_name("chroma")
 UK = "How long does delivery to the UK take?"
@@ -113,10 +114,10 @@ def test_replicas_share_the_index_and_follow_an_edit(
     monkeypatch.setattr(indexer_module, "SHARED_DELETE_DELAY", 0.0)
     path = folder / SHIPPING
     path.write_text(path.read_text().replace("3–6 business days", "4–7 business days"))
+    reader.start(watch=False)  # a read-only replica: follows the server's manifest by itself
     report = writer.sync(only=[SHIPPING])
     assert report.indexed == [SHIPPING] and report.embedded_chunks == 1
-    assert reader.retriever.refresh()
-    assert "4–7 business days" in top(reader, UK)[1]
+    assert wait_for(lambda: "4–7 business days" in top(reader, UK)[1])
     assert "4–7 business days" in top(writer, UK)[1]
     # The replaced passage stays on the server a little longer, for replicas mid-answer.
     live = writer.manifest.live_set().ids
@@ -127,6 +128,7 @@ def test_replicas_share_the_index_and_follow_an_edit(
     # A deletion leaves both replicas' answers.
     (folder / "gift-cards.md").unlink()
     assert writer.sync(only=["gift-cards.md"]).removed == ["gift-cards.md"]
+    assert wait_for(lambda: "gift-cards.md" not in reader.manifest.live()[0])
     reader.retriever.refresh()
     for svc in (writer, reader):
         assert "gift-cards.md" not in {h.path for h in svc.retriever.search("gift card expiry")}
