@@ -69,6 +69,11 @@ def _gelu_block(x: np.ndarray) -> np.ndarray:
     return 0.5 * x * (1.0 + erf)
 
 
+def _unit_mean(x: np.ndarray, m: np.ndarray) -> np.ndarray:
+    pooled = (x * m).sum(1) / np.maximum(m.sum(1), 1e-9)
+    return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+
+
 class MiniLMEncoder:
     """Encode texts into 384-dim unit vectors. Thread-safe for concurrent `encode` calls."""
 
@@ -88,7 +93,11 @@ class MiniLMEncoder:
         tok.no_padding()
         self._tok = tok
 
-    def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def _forward(
+        self, ids: np.ndarray, mask: np.ndarray, layers: Sequence[int] = ()
+    ) -> np.ndarray:
+        """Unit sentence vectors; with `layers` (1-based), the unit mean-pooled states of
+        those layers instead, joined and scaled by 1/sqrt(len(layers))."""
         w = self._w
         batch, seq = ids.shape
         x = (
@@ -99,6 +108,8 @@ class MiniLMEncoder:
         x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
         head = DIM // _HEADS
         bias = ((1.0 - mask[:, None, None, :]) * -1e9).astype(np.float32)
+        m = mask[:, :, None]
+        pooled_layers: list[np.ndarray] = []
         for i in range(self._layers):
             p = f"encoder.layer.{i}."
 
@@ -134,19 +145,24 @@ class MiniLMEncoder:
                 w[p + "output.LayerNorm.weight"],
                 w[p + "output.LayerNorm.bias"],
             )
-        m = mask[:, :, None]
-        pooled = (x * m).sum(1) / np.maximum(m.sum(1), 1e-9)
-        norm = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.maximum(norm, 1e-12)).astype(np.float32)
+            if i + 1 in layers:
+                pooled_layers.append(_unit_mean(x, m) / math.sqrt(len(layers)))
+        if layers:
+            return np.concatenate(pooled_layers, axis=1).astype(np.float32)
+        return _unit_mean(x, m).astype(np.float32)
 
-    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        """Return an (n, 384) float32 array of unit vectors, in input order."""
+    def encode(
+        self, texts: Sequence[str], batch_size: int = 32, layers: Sequence[int] = ()
+    ) -> np.ndarray:
+        """Return an (n, 384) float32 array of unit vectors, in input order; with `layers`,
+        (n, 384 * len(layers)) pooled states of those layers (see `_forward`)."""
+        width = DIM * max(len(layers), 1)
         if not texts:
-            return np.zeros((0, DIM), dtype=np.float32)
+            return np.zeros((0, width), dtype=np.float32)
         encs = self._tok.encode_batch([t if t.strip() else "." for t in texts])
         # Sort by length so batches need little padding; restore order at the end.
         order = sorted(range(len(encs)), key=lambda i: len(encs[i].ids))
-        out = np.zeros((len(encs), DIM), dtype=np.float32)
+        out = np.zeros((len(encs), width), dtype=np.float32)
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
             seq = max(len(encs[i].ids) for i in idx)
@@ -156,7 +172,7 @@ class MiniLMEncoder:
                 n = len(encs[i].ids)
                 ids[row, :n] = encs[i].ids
                 mask[row, :n] = 1.0
-            out[idx] = self._forward(ids, mask)
+            out[idx] = self._forward(ids, mask, layers)
         return out
 
     def count_tokens(self, text: str) -> int:
