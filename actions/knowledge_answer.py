@@ -8,9 +8,12 @@ itself, so edited articles are served without a restart.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import os
 import threading
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -62,6 +65,38 @@ if _preload_wanted():
     threading.Thread(target=_preload, name="kb-preload", daemon=True).start()
 
 
+def _find_blas_thread_setter() -> Callable[[int], int] | None:
+    """OpenBLAS's per-thread thread count (OpenBLAS >= 0.3.27, as bundled with numpy 2)."""
+    try:
+        import numpy
+
+        libs = Path(numpy.__file__).resolve().parent.parent / "numpy.libs"
+        for lib in sorted(libs.glob("*openblas*.so*")):
+            setter = getattr(ctypes.CDLL(str(lib)), "openblas_set_num_threads_local", None)
+            if setter is not None:
+                setter.argtypes, setter.restype = [ctypes.c_int], ctypes.c_int
+                return setter
+    except (ImportError, OSError):
+        pass
+    return None
+
+
+_blas_threads = _find_blas_thread_setter()
+
+
+def answer_question(service: Any, question: str) -> Answer:
+    """service.answer on one BLAS thread.
+
+    A question is a few dozen tokens: splitting its small matrix products across cores costs
+    more in hand-offs than it saves, and on a busy 2-core machine the second BLAS thread often
+    waits for a core (p95 of the query embedding ~10x worse). Only this worker thread is
+    affected; indexing keeps every core.
+    """
+    if _blas_threads is not None:
+        _blas_threads(1)
+    return service.answer(question)
+
+
 def slot_sources(answer: Answer) -> list[dict[str, Any]]:
     """What the handoff gets: articles cited, or the ones tried when the bot abstained."""
     used = {str(s["path"]) for s in answer.sources}
@@ -90,7 +125,7 @@ class ActionAnswerFromKnowledge(Action):
         try:
             service = get_service()
             # Retrieval and the optional LLM call block: keep them off the event loop.
-            answer = await asyncio.to_thread(service.answer, question)
+            answer = await asyncio.to_thread(answer_question, service, question)
         except Exception:
             log.exception("knowledge: answering failed; offering a person instead")
             answer = Answer("abstain", ABSTAIN_TEXT, [], [], "none")

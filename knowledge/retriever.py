@@ -35,6 +35,9 @@ LEXICAL_WEIGHT = 0.3
 # Choosing the passage to quote: dense similarity plus this weight times its coverage.
 PASSAGE_LEXICAL_WEIGHT = 0.2
 _FETCH = 500  # ids per vector-store read when the in-memory catalogue catches up
+# Up to this many records (about 3,000 articles) passage vectors are searched in memory:
+# about 1.5 kB each, and a matrix product is ~100x faster than a vector-store query.
+MEMORY_LIMIT = 20_000
 
 
 @dataclass
@@ -78,34 +81,51 @@ class _Title:
     words: frozenset[str]
 
 
-class _Catalogue:
-    """What the live index holds, in memory: title vectors and the words of every record."""
+@dataclass(frozen=True)
+class _Chunk:
+    path: str
+    heading: str
+    text: str
 
-    def __init__(self) -> None:
-        self.words: dict[str, frozenset[str]] = {}  # chunk id -> its words (heading included)
+
+class _Catalogue:
+    """What the live index holds, in memory: title vectors and the words of every record.
+
+    While the index has at most `limit` records, the passage vectors are kept too and a
+    search is one matrix product; above it, passages are searched in the vector store.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.words: dict[str, frozenset[str]] = {}  # record id -> its words (heading included)
         self.titles: dict[str, _Title] = {}  # title-record id -> article
-        self.title_vecs: dict[str, np.ndarray] = {}
+        self.chunks: dict[str, _Chunk] = {}  # passage id -> passage
+        self.vecs: dict[str, np.ndarray] = {}  # unit vectors: titles always, passages if kept
         self.df: Counter[str] = Counter()  # in how many records each word occurs
         self.paths: list[str] = []  # row i of `matrix` is the title vector of paths[i]
         self.rows: dict[str, int] = {}
         self.matrix = np.zeros((0, 1), dtype=np.float32)
         self.by_path: dict[str, _Title] = {}
+        self.chunk_ids: list[str] = []  # row i of `chunk_matrix` is passage chunk_ids[i]
+        self.chunk_matrix: np.ndarray | None = None  # None: search passages in the store
+        self.chunk_rows_by_path: dict[str, list[int]] = {}
 
     def copy(self) -> _Catalogue:
-        new = _Catalogue()
-        new.words, new.titles = dict(self.words), dict(self.titles)
-        new.title_vecs, new.df = dict(self.title_vecs), Counter(self.df)
-        new.paths, new.rows, new.matrix = self.paths, self.rows, self.matrix
-        new.by_path = self.by_path
+        new = _Catalogue(self.limit)
+        new.words, new.titles, new.chunks = dict(self.words), dict(self.titles), dict(self.chunks)
+        new.vecs, new.df = dict(self.vecs), Counter(self.df)
         return new
 
     def update(self, store: Chroma, live: set[str]) -> None:
-        gone = [cid for cid in self.words if cid not in live]
-        for cid in gone:
+        keep = len(live) <= self.limit
+        for cid in [cid for cid in self.words if cid not in live]:
             self.df.subtract(self.words.pop(cid))
             self.titles.pop(cid, None)
-            self.title_vecs.pop(cid, None)
-        new = [cid for cid in live if cid not in self.words]
+            self.chunks.pop(cid, None)
+            self.vecs.pop(cid, None)
+        if not keep:
+            self.vecs = {cid: self.vecs[cid] for cid in self.titles}
+        new = [cid for cid in live if cid not in self.words or (keep and cid not in self.vecs)]
         for start in range(0, len(new), _FETCH):
             got = store.get(
                 ids=new[start : start + _FETCH], include=["documents", "metadatas", "embeddings"]
@@ -114,30 +134,46 @@ class _Catalogue:
                 got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=False
             ):
                 meta = meta or {}
-                words = terms(f"{meta.get('heading', '')} {_body(doc or '')}")
-                self.words[cid] = words
-                self.df.update(words)
+                path, heading, body = (
+                    str(meta["path"]),
+                    str(meta.get("heading", "")),
+                    _body(doc or ""),
+                )
+                if cid not in self.words:
+                    self.words[cid] = terms(f"{heading} {body}")
+                    self.df.update(self.words[cid])
                 if meta.get("kind") == "title":
-                    path = str(meta["path"])
-                    self.titles[cid] = _Title(path, str(meta["title"]), str(meta["url"]), words)
+                    title = _Title(path, str(meta["title"]), str(meta["url"]), self.words[cid])
+                    self.titles[cid] = title
+                else:
+                    self.chunks[cid] = _Chunk(path, heading, body)
+                if keep or meta.get("kind") == "title":
                     v = np.asarray(emb, dtype=np.float32)
-                    self.title_vecs[cid] = v / max(float(np.linalg.norm(v)), 1e-9)
-        if gone or new:
-            self.df = +self.df  # drop zero counts
-            ids = list(self.titles)
-            self.paths = [self.titles[i].path for i in ids]
-            self.rows = {path: row for row, path in enumerate(self.paths)}
-            self.by_path = {t.path: t for t in self.titles.values()}
-            self.matrix = (
-                np.stack([self.title_vecs[i] for i in ids])
-                if ids
-                else np.zeros((0, 1), dtype=np.float32)
-            )
+                    self.vecs[cid] = v / max(float(np.linalg.norm(v)), 1e-9)
+        self.df = +self.df  # drop zero counts
+        self._index(keep)
+
+    def _index(self, keep: bool) -> None:
+        ids = list(self.titles)
+        self.paths = [self.titles[i].path for i in ids]
+        self.rows = {path: row for row, path in enumerate(self.paths)}
+        self.by_path = {t.path: t for t in self.titles.values()}
+        self.matrix = _stack([self.vecs[i] for i in ids])
+        self.chunk_matrix, self.chunk_ids, self.chunk_rows_by_path = None, [], {}
+        if keep:
+            self.chunk_ids = list(self.chunks)
+            self.chunk_matrix = _stack([self.vecs[i] for i in self.chunk_ids])
+            for row, cid in enumerate(self.chunk_ids):
+                self.chunk_rows_by_path.setdefault(self.chunks[cid].path, []).append(row)
 
     def weight(self, word: str) -> float:
         """Rarer words say more about the topic; words the knowledge base lacks say most."""
         n = len(self.words)
         return math.log(1.0 + (n + 1) / (self.df.get(word, 0) + 1))
+
+
+def _stack(vectors: list[np.ndarray]) -> np.ndarray:
+    return np.stack(vectors) if vectors else np.zeros((0, 1), dtype=np.float32)
 
 
 class Retriever:
@@ -150,6 +186,7 @@ class Retriever:
         k: int = 20,
         lexical_weight: float = LEXICAL_WEIGHT,
         passage_lexical_weight: float = PASSAGE_LEXICAL_WEIGHT,
+        memory_limit: int = MEMORY_LIMIT,
     ) -> None:
         self.store = store
         self.manifest = manifest
@@ -163,7 +200,7 @@ class Retriever:
         self._generation = -1
         self._versions: dict[str, str] = {}
         self._live: set[str] = set()
-        self._catalogue = _Catalogue()
+        self._catalogue = _Catalogue(memory_limit)
 
     def refresh(self) -> bool:
         """Reload the live-version map if the manifest moved on. Cheap when nothing changed."""
@@ -187,8 +224,18 @@ class Retriever:
     def article_count(self) -> int:
         return len(self._versions)
 
-    def _fill_passages(self, hit: ArticleHit, q: np.ndarray, live: set[str]) -> None:
+    def _fill_passages(
+        self, hit: ArticleHit, q: np.ndarray, live: set[str], cat: _Catalogue
+    ) -> None:
         """Passages of an article that reached the top through its title only."""
+        if cat.chunk_matrix is not None:
+            rows = cat.chunk_rows_by_path.get(hit.path, [])
+            sims = cat.chunk_matrix[rows] @ q if rows else []
+            for row, sim in zip(rows, sims, strict=True):
+                cid = cat.chunk_ids[row]
+                c = cat.chunks[cid]
+                hit.passages.append(Passage(cid, c.text, c.heading, float(sim)))
+            return
         got = self.store.get(
             where={"$and": [{"path": hit.path}, {"kind": "chunk"}]},
             include=["documents", "metadatas", "embeddings"],
@@ -201,6 +248,38 @@ class Retriever:
             e = np.asarray(emb, dtype=np.float32)
             sim = float(e @ q / max(float(np.linalg.norm(e)), 1e-9))
             hit.passages.append(Passage(cid, _body(doc), str(meta.get("heading", "")), sim))
+
+    def _passages(
+        self, vec: list[float], q: np.ndarray, live: set[str], cat: _Catalogue
+    ) -> list[tuple[str, Passage]]:
+        """The 2k passages nearest the question, as (article path, passage)."""
+        n = self.k * 2
+        if cat.chunk_matrix is not None:
+            sims = cat.chunk_matrix @ q
+            top = np.argpartition(-sims, n)[:n] if len(sims) > n else np.arange(len(sims))
+            found = []
+            for row in top:
+                cid = cat.chunk_ids[int(row)]
+                c = cat.chunks[cid]
+                found.append((c.path, Passage(cid, c.text, c.heading, float(sims[int(row)]))))
+            return found
+        chunks = self.store.similarity_search_by_vector_with_relevance_scores(
+            vec, k=n, filter={"kind": "chunk"}
+        )
+        # Chroma returns cosine distance; similarity = 1 - distance.
+        return [
+            (
+                str(doc.metadata["path"]),
+                Passage(
+                    doc.id or "",
+                    _body(doc.page_content),
+                    str(doc.metadata.get("heading", "")),
+                    1 - dist,
+                ),
+            )
+            for doc, dist in chunks
+            if doc.id in live  # a chunk the manifest no longer (or not yet) serves
+        ]
 
     def search(
         self, question: str, top: int = 5, vector: list[float] | None = None
@@ -217,30 +296,16 @@ class Retriever:
         q = np.asarray(vec, dtype=np.float32)
         q = q / max(float(np.linalg.norm(q)), 1e-9)
         hits: dict[str, ArticleHit] = {}
-        title_sims: dict[str, float] = {}
-        if len(cat.paths):
-            sims = cat.matrix @ q
-            for i in np.argsort(-sims)[: self.k]:
-                path = cat.paths[int(i)]
-                title_sims[path] = float(sims[int(i)])
-                hits[path] = self._hit(cat.by_path[path], versions)
-        chunks = self.store.similarity_search_by_vector_with_relevance_scores(
-            vec, k=self.k * 2, filter={"kind": "chunk"}
-        )
-        # Chroma returns cosine distance; similarity = 1 - distance.
-        for doc, dist in chunks:
-            m = doc.metadata
-            if doc.id not in live:
-                continue  # a chunk the manifest no longer (or not yet) serves
-            path = str(m["path"])
+        title_sims = cat.matrix @ q if len(cat.paths) else np.zeros(0, dtype=np.float32)
+        for i in np.argsort(-title_sims)[: self.k]:
+            path = cat.paths[int(i)]
+            hits[path] = self._hit(cat.by_path[path], versions)
+        for path, passage in self._passages(vec, q, live, cat):
             if path not in hits:
                 if path not in cat.by_path:
                     continue
                 hits[path] = self._hit(cat.by_path[path], versions)
-                title_sims[path] = float(cat.matrix[cat.rows[path]] @ q)
-            hits[path].passages.append(
-                Passage(doc.id or "", _body(doc.page_content), str(m.get("heading", "")), 1 - dist)
-            )
+            hits[path].passages.append(passage)
         chunk_sims = [p.similarity for h in hits.values() for p in h.passages]
         chunk_floor = min(chunk_sims, default=0.0)  # an upper bound for articles without any
         qwords = terms(question)
@@ -249,7 +314,7 @@ class Retriever:
         w, lam = self.title_weight, self.lexical_weight
         for hit in hits.values():
             if not hit.passages:
-                self._fill_passages(hit, q, live)
+                self._fill_passages(hit, q, live, cat)
             title_words = cat.by_path[hit.path].words
             for p in hit.passages:
                 # The passage's own words pick it among its article's passages...
@@ -262,7 +327,7 @@ class Retriever:
                     p.coverage + in_heading
                 )
             hit.passages.sort(key=lambda p: -p.rank_score)
-            hit.title_similarity = title_sims[hit.path]
+            hit.title_similarity = float(title_sims[cat.rows[hit.path]])
             hit.passage_similarity = max((p.similarity for p in hit.passages), default=chunk_floor)
             hit.dense_score = w * hit.title_similarity + (1 - w) * hit.passage_similarity
             # ...and with the title and tags they say whether the answer is about the question.

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -9,7 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 import actions.knowledge_answer as kb_action
 from actions.knowledge_answer import ActionAnswerFromKnowledge
-from knowledge.answer import ABSTAIN_TEXT
+from knowledge.answer import ABSTAIN_TEXT, Answer
 from tests.conftest import load_json
 from tests.knowledge.conftest import sample_service  # noqa: F401  (fixture)
 
@@ -100,3 +101,24 @@ async def test_a_broken_answerer_never_reaches_the_customer(domain) -> None:
     assert message["text"] == ABSTAIN_TEXT
     assert message["custom"]["answer_type"] == "abstain"
     assert slots(events) == {"kb_answer_type": "abstain", "kb_sources": []}
+
+
+def test_questions_are_answered_on_one_blas_thread() -> None:
+    setter = kb_action._blas_threads
+    if setter is None:
+        pytest.skip("this numpy build has no per-thread OpenBLAS setting")
+    seen: list[int] = []
+
+    class Probe:
+        def answer(self, question: str) -> Answer:
+            seen.append(setter(1))  # returns the count this thread had
+            return Answer("abstain", ABSTAIN_TEXT)
+
+    def in_fresh_thread() -> None:
+        seen.append(setter(2))
+        kb_action.answer_question(Probe(), "hi")
+
+    worker = threading.Thread(target=in_fresh_thread)
+    worker.start()
+    worker.join()
+    assert seen[1] == 1
