@@ -59,7 +59,9 @@ def get_encoder(model_dir: str | None = None) -> Any:
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
 class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
-    """Adds a 384-dim sentence embedding (unit length times `scale`) to each message."""
+    """Adds a sentence embedding to each message: the 384-dim unit sentence vector, or with
+    `layers` the unit mean-pooled states of those layers joined (384 each, final layer
+    last), times `scale`."""
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
@@ -71,6 +73,9 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
             # Multiplies the unit vectors so that they weigh in next to sparse count features.
             "scale": 1.0,
             "batch_size": 64,
+            # 1-based encoder layers to pool, e.g. [4, 5, 6]; empty: the sentence vector.
+            # Middle layers keep more wording detail, which helps to tell intents apart.
+            "layers": [],
         }
 
     @staticmethod
@@ -82,6 +87,7 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
         self._model_dir: str | None = config["model_dir"]
         self._scale = float(config["scale"])
         self._batch_size = int(config["batch_size"])
+        self._layers = tuple(int(i) for i in config["layers"] or ())
         # Load the weights now (model load), not on the first customer message.
         get_encoder(self._model_dir)
 
@@ -106,10 +112,19 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
             raise InvalidConfigException("MiniLMFeaturizer: 'scale' must be positive")
         if int(config.get("batch_size", 64)) < 1:
             raise InvalidConfigException("MiniLMFeaturizer: 'batch_size' must be at least 1")
+        layers = config.get("layers") or []
+        if not isinstance(layers, list) or not all(
+            isinstance(i, int) and 1 <= i <= 6 for i in layers
+        ):
+            raise InvalidConfigException(
+                "MiniLMFeaturizer: 'layers' must be a list of layer numbers from 1 to 6"
+            )
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        """(n, 384) float32 sentence vectors, already scaled."""
-        vectors = get_encoder(self._model_dir).encode(texts, batch_size=self._batch_size)
+        """(n, 384 * max(1, len(layers))) float32 sentence features, already scaled."""
+        vectors = get_encoder(self._model_dir).encode(
+            texts, batch_size=self._batch_size, layers=self._layers
+        )
         return np.asarray(vectors, dtype=np.float32) * self._scale
 
     def process(self, messages: list[Message]) -> list[Message]:

@@ -36,14 +36,18 @@ def fit(
     n_classes: int,
     c: float = 20.0,
     max_iter: int = 300,
+    sample_weight: np.ndarray | None = None,
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """Weights (one (d_i, n_classes) array per block) and bias minimising mean cross-entropy
-    + ||W||^2 / (2 c n), the objective of scikit-learn's LogisticRegression(C=c)."""
-    n = int(y.shape[0])
+    + ||W||^2 / (2 c n), the objective of scikit-learn's LogisticRegression(C=c). A sample
+    weight counts like that many copies of the example (n is the sum of the weights)."""
+    sw = np.ones(y.shape[0]) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    n = float(sw.sum())
     dims = [int(b.shape[1]) for b in blocks]
     blocks = [b.tocsr() if scipy.sparse.issparse(b) else np.asarray(b, np.float64) for b in blocks]
-    onehot = np.zeros((n, n_classes))
-    onehot[np.arange(n), y] = 1.0
+    onehot = np.zeros((y.shape[0], n_classes))
+    onehot[np.arange(y.shape[0]), y] = 1.0
+    row_w = sw[:, None]
     lam = 1.0 / (c * n)
 
     def unpack(theta: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
@@ -59,8 +63,10 @@ def fit(
         z -= z.max(axis=1, keepdims=True)
         log_norm = np.log(np.exp(z).sum(axis=1, keepdims=True))
         log_p = z - log_norm
-        loss = -(onehot * log_p).sum() / n + 0.5 * lam * sum(float((w * w).sum()) for w in weights)
-        g = (np.exp(log_p) - onehot) / n
+        loss = -(row_w * onehot * log_p).sum() / n + 0.5 * lam * sum(
+            float((w * w).sum()) for w in weights
+        )
+        g = row_w * (np.exp(log_p) - onehot) / n
         grads = [np.asarray(x.T @ g) + lam * w for x, w in zip(blocks, weights, strict=True)]
         return loss, np.concatenate([gr.ravel() for gr in grads] + [g.sum(axis=0)])
 

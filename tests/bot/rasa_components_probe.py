@@ -24,6 +24,7 @@ from rasa.nlu.tokenizers.whitespace_tokenizer import WhitespaceTokenizer  # noqa
 from rasa.shared.nlu.training_data.message import Message  # noqa: E402
 from rasa.shared.nlu.training_data.training_data import TrainingData  # noqa: E402
 
+from bot.components import softmax  # noqa: E402
 from bot.components.linear_intent_classifier import LinearIntentClassifier  # noqa: E402
 from bot.components.minilm_featurizer import MiniLMFeaturizer  # noqa: E402
 
@@ -41,8 +42,14 @@ TRAIN = {
         "is it sunny outside",
         "how cold will it be tonight",
     ],
+    "out_of_scope": ["play some jazz", "book me a table for two"],
 }
-PROBES = ["hey hello", "please give me a refund for the shoes", "is it going to snow today"]
+PROBES = [
+    "hey hello",
+    "please give me a refund for the shoes",
+    "is it going to snow today",
+    "who painted the mona lisa",
+]
 
 
 def context(name: str) -> ExecutionContext:
@@ -57,7 +64,7 @@ def main() -> None:
             CountVectorsFeaturizer.get_default_config(), storage, Resource("cvf"), context("cvf")
         )
         dense = MiniLMFeaturizer.create(
-            {**MiniLMFeaturizer.get_default_config(), "scale": 2.0},
+            {**MiniLMFeaturizer.get_default_config(), "scale": 2.0, "layers": [4, 5, 6]},
             storage,
             Resource("mini"),
             context("mini"),
@@ -73,9 +80,12 @@ def main() -> None:
         counts.process_training_data(data)
         dense.process_training_data(data)
         resource = Resource("clf")
-        clf = LinearIntentClassifier.create(
-            LinearIntentClassifier.get_default_config(), storage, resource, context("clf")
-        )
+        config = {
+            **LinearIntentClassifier.get_default_config(),
+            "out_of_scope_weight": 5.0,
+            "similarity_dims": 384,
+        }
+        clf = LinearIntentClassifier.create(config, storage, resource, context("clf"))
         clf.train(data)
 
         probes = [Message(data={"text": text}) for text in PROBES]
@@ -83,10 +93,11 @@ def main() -> None:
         counts.process(probes)
         dense.process(probes)
         _, sentence = probes[0].get_dense_features("text")
+        blocks = clf._blocks(probes)
+        assert clf.weights is not None and clf.bias is not None
+        softmax_probs = softmax.predict_proba(blocks, clf.weights, clf.bias)
         clf.process(probes)
-        reloaded = LinearIntentClassifier.load(
-            LinearIntentClassifier.get_default_config(), storage, resource, context("clf")
-        )
+        reloaded = LinearIntentClassifier.load(config, storage, resource, context("clf"))
         print(
             json.dumps(
                 {
@@ -95,6 +106,12 @@ def main() -> None:
                     "intents": [m.get("intent") for m in probes],
                     "rankings": [m.get("intent_ranking") for m in probes],
                     "reloaded_probs": reloaded.predict(probes).tolist(),
+                    "softmax_probs": softmax_probs.tolist(),
+                    "familiarity": clf.familiarity(blocks).tolist(),
+                    "stored_examples": len(clf.examples) if clf.examples is not None else 0,
+                    "reloaded_examples": len(reloaded.examples)
+                    if reloaded.examples is not None
+                    else 0,
                 }
             )
         )
