@@ -5,16 +5,26 @@
 Starts the real stack (Rasa server + action server) on free ports, asks questions from the
 labelled set over REST (each in a fresh conversation after a greeting), and reports the
 round-trip percentiles of the question's request. Target: p95 <= 150 ms on 2 cores.
+
+Where the time goes: for each question it also times Rasa's NLU alone (POST /model/parse) and
+the action server alone (POST /webhook with the action's request), and, in this process, the
+answerer's steps (query embedding, retrieval, the whole answer).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 import statistics
 import sys
+import tempfile
 import time
+import urllib.request
 import uuid
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -29,6 +39,65 @@ def pct(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
 
 
+def post(url: str, body: dict[str, Any]) -> Any:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def action_request(sender: str, question: str) -> dict[str, Any]:
+    """What Rasa sends the action server for the knowledge action (a minimal tracker)."""
+    return {
+        "next_action": "action_answer_from_knowledge",
+        "sender_id": sender,
+        "version": "3.6.21",
+        "domain": {},
+        "tracker": {
+            "sender_id": sender,
+            "slots": {},
+            "latest_message": {"text": question, "intent": {}, "entities": []},
+            "events": [],
+            "paused": False,
+            "followup_action": None,
+            "active_loop": {},
+            "latest_action_name": None,
+        },
+    }
+
+
+def answerer_steps(questions: list[str], rounds: int = 2) -> dict[str, list[float]]:
+    """The answerer's own steps, timed in this process on one BLAS thread, as the action does."""
+    from actions.knowledge_answer import answer_question
+    from knowledge.service import KnowledgeService
+    from knowledge.settings import KnowledgeSettings
+
+    steps: dict[str, list[float]] = {"query embedding": [], "retrieval": [], "whole answer": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "articles"
+        shutil.copytree(ROOT / "knowledge" / "articles", folder)
+        settings = replace(
+            KnowledgeSettings(), knowledge_dir=folder, state_dir=Path(tmp), watch=False
+        )
+        svc = KnowledgeService(settings)
+        svc.sync()
+        for q in questions[:5]:
+            answer_question(svc, q)
+        for q in questions * rounds:
+            t = time.perf_counter()
+            vector = svc.embeddings.embed_query(q)
+            steps["query embedding"].append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            svc.retriever.search(q, vector=vector)
+            steps["retrieval"].append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            answer_question(svc, q)
+            steps["whole answer"].append((time.perf_counter() - t) * 1000)
+        svc.stop()
+    return steps
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -41,19 +110,30 @@ def main() -> int:
     qa = yaml.safe_load((ROOT / "bench" / "knowledge_qa_set.yaml").read_text())
     questions = [x["q"] for x in qa["answerable"]]
     timings: list[float] = []
+    parts: dict[str, list[float]] = {"Rasa NLU alone (/model/parse)": [], "action server alone": []}
     kinds: dict[str, int] = {}
     with start_stack({"OPENAI_API_KEY": ""}) as stack:
+        parse_url = f"{stack.rasa_url}/model/parse?token={stack.token}"
+        action_url = f"{stack.settings.actions_url}/webhook"
         for i in range(5):  # warm-up
             stack.send(f"warm-{i}", questions[i])
         for i in range(args.n):
             sender = f"lat-{uuid.uuid4().hex[:8]}"
+            question = questions[i % len(questions)]
             stack.send(sender, "hi")
             t = time.perf_counter()
-            replies = stack.send(sender, questions[i % len(questions)])
+            replies = stack.send(sender, question)
             timings.append((time.perf_counter() - t) * 1000)
             for r in replies:
                 if "custom" in r:
                     kinds[r["custom"]["answer_type"]] = kinds.get(r["custom"]["answer_type"], 0) + 1
+            t = time.perf_counter()
+            post(parse_url, {"text": question})
+            parts["Rasa NLU alone (/model/parse)"].append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            post(action_url, action_request(sender, question))
+            parts["action server alone"].append((time.perf_counter() - t) * 1000)
+    steps = answerer_steps(questions)
     p50, p95, p99 = pct(timings, 50), pct(timings, 95), pct(timings, 99)
     md = (
         "\n".join(
@@ -71,6 +151,19 @@ def main() -> int:
                 "|---|---|---|---|---|---|",
                 f"| {p50:.0f} | {p95:.0f} | {p99:.0f} | {max(timings):.0f} | "
                 f"{statistics.mean(timings):.0f} | {kinds} |",
+                "",
+                "Where the time goes (same questions; the parts are timed one by one, so they do "
+                "not add up exactly: the rest of a round trip is Rasa's policies, tracker and "
+                "HTTP handling):",
+                "",
+                "| part | p50 (ms) | p95 (ms) |",
+                "|---|---|---|",
+                f"| whole REST round trip | {p50:.1f} | {p95:.1f} |",
+                *[f"| {k} | {pct(v, 50):.1f} | {pct(v, 95):.1f} |" for k, v in parts.items()],
+                *[
+                    f"| answerer in-process: {k} | {pct(v, 50):.1f} | {pct(v, 95):.1f} |"
+                    for k, v in steps.items()
+                ],
             ]
         )
         + "\n"
@@ -80,7 +173,15 @@ def main() -> int:
         write_results(
             "knowledge_latency",
             md,
-            {"ms": timings, "p50": p50, "p95": p95, "p99": p99, "answer_types": kinds},
+            {
+                "ms": timings,
+                "p50": p50,
+                "p95": p95,
+                "p99": p99,
+                "answer_types": kinds,
+                "parts_ms": parts,
+                "answerer_steps_ms": steps,
+            },
         )
     return 0
 
