@@ -49,9 +49,7 @@ class ActionHumanHandoff(Action):
             # must start quickly.
             from handoff.client import get_client
 
-            await asyncio.to_thread(
-                get_client().open_handoff, tracker.sender_id, packet, events
-            )
+            await asyncio.to_thread(get_client().open_handoff, tracker.sender_id, packet, events)
         except Exception:  # noqa: BLE001 - the customer must never see an exception
             log.exception("could not open a handoff for %s", tracker.sender_id)
             dispatcher.utter_message(text=UNAVAILABLE)

@@ -72,21 +72,34 @@ def summary(ms: list[float]) -> dict[str, float]:
 def sent(db: Database, key: str) -> tuple[float, dict] | None:
     """When the outbox delivered the item with this key (epoch seconds), and its result."""
     with db.session() as s:
-        row = s.execute(select(OutboxItem.sent_at, OutboxItem.result).where(
-            OutboxItem.key == key, OutboxItem.status == "sent")).first()
+        row = s.execute(
+            select(OutboxItem.sent_at, OutboxItem.result).where(
+                OutboxItem.key == key, OutboxItem.status == "sent"
+            )
+        ).first()
     return (row[0].replace(tzinfo=UTC).timestamp(), row[1]) if row else None
 
 
 def agent_says(url: str, thread_ts: str, ts: str, name: str) -> str:
     """Post Ana's signed thread message; returns the outbox key of its delivery."""
-    event(url, {"type": "message", "channel": CHANNEL, "user": "U_ANA",
-                "text": f"Hello {name}, Ana here.", "ts": ts, "thread_ts": thread_ts})
+    event(
+        url,
+        {
+            "type": "message",
+            "channel": CHANNEL,
+            "user": "U_ANA",
+            "text": f"Hello {name}, Ana here.",
+            "ts": ts,
+            "thread_ts": thread_ts,
+        },
+    )
     return f"rasa:slack:{CHANNEL}:{ts}"
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=200, help="number of handoffs (default 200)")
     args = parser.parse_args()
 
@@ -135,13 +148,21 @@ def main() -> int:
                     failures.append({"customer": name, "replies": replies})
                     print(f"no packet for {name}; bot replied {replies}", file=sys.stderr)
                     for log in sorted((stack.state_dir / "logs").glob("*.log")):
-                        print(f"--- {log.name}", *log.read_text().splitlines()[-15:],
-                              sep="\n", file=sys.stderr)
+                        print(
+                            f"--- {log.name}",
+                            *log.read_text().splitlines()[-15:],
+                            sep="\n",
+                            file=sys.stderr,
+                        )
                     continue
                 trigger_ms.append((posted[name] - t0) * 1000)
                 packet = next(m for m in slack.top_level(CHANNEL) if name in m["text"])
-                hid = next(e["value"] for b in packet["blocks"] if b["type"] == "actions"
-                           for e in b["elements"])
+                hid = next(
+                    e["value"]
+                    for b in packet["blocks"]
+                    if b["type"] == "actions"
+                    for e in b["elements"]
+                )
                 t_claim = time.time()
                 interaction(url, button("U_ANA", "handoff_claim", hid, packet["ts"]))
                 # A first reply at the same instant as the claim: it waits for the joined
@@ -187,20 +208,20 @@ def main() -> int:
     q = result["agent_reply_rasa_call_only"]
     md = f"""# Handoff latency
 
-{result['benchmark']}; {args.n} handoffs on loopback.
+{result["benchmark"]}; {args.n} handoffs on loopback.
 Run: `.venv/bin/python bench/handoff_latency.py`.
 
-Machine: {result['machine']['platform']}, {result['machine']['cpus']} CPUs, Python
-{result['machine']['python']}; 1-minute load average at the end:
-{result['machine']['load_average_1m_at_end']} (the machine is shared). Date: {result['date']}.
+Machine: {result["machine"]["platform"]}, {result["machine"]["cpus"]} CPUs, Python
+{result["machine"]["python"]}; 1-minute load average at the end:
+{result["machine"]["load_average_1m_at_end"]} (the machine is shared). Date: {result["date"]}.
 
 | Path | p50 ms | p95 ms | max ms | target p95 |
 |---|---|---|---|---|
-| trigger → packet posted | {t['p50_ms']} | {t['p95_ms']} | {t['max_ms']} | ≤ 300 ms |
-| claim → joined notice to customer | {c['p50_ms']} | {c['p95_ms']} | {c['max_ms']} | |
-| agent reply → customer | {r['p50_ms']} | {r['p95_ms']} | {r['max_ms']} | ≤ 200 ms |
-| … of which Rasa's tracker-events call | {q['p50_ms']} | {q['p95_ms']} | {q['max_ms']} | |
-| agent reply sent with the claim → customer | {w['p50_ms']} | {w['p95_ms']} | {w['max_ms']} | |
+| trigger → packet posted | {t["p50_ms"]} | {t["p95_ms"]} | {t["max_ms"]} | ≤ 300 ms |
+| claim → joined notice to customer | {c["p50_ms"]} | {c["p95_ms"]} | {c["max_ms"]} | |
+| agent reply → customer | {r["p50_ms"]} | {r["p95_ms"]} | {r["max_ms"]} | ≤ 200 ms |
+| … of which Rasa's tracker-events call | {q["p50_ms"]} | {q["p95_ms"]} | {q["max_ms"]} | |
+| agent reply sent with the claim → customer | {w["p50_ms"]} | {w["p95_ms"]} | {w["max_ms"]} | |
 
 Trigger → packet: from sending "I want to talk to a human" over the REST channel to the
 mock Slack receiving `chat.postMessage`. Claim → joined notice: from posting the signed
@@ -212,8 +233,12 @@ the same instant as the claim (last row) waits for the joined notice's delivery 
 the customer sees them in order: it takes about two Rasa calls.
 """
     (RESULTS / "handoff_latency.md").write_text(md)
-    print(json.dumps({"trigger_to_packet": t, "claim_to_joined_notice": c,
-                      "agent_reply_to_customer": r}, indent=2))
+    print(
+        json.dumps(
+            {"trigger_to_packet": t, "claim_to_joined_notice": c, "agent_reply_to_customer": r},
+            indent=2,
+        )
+    )
     return 0
 
 

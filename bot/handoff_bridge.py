@@ -103,7 +103,8 @@ class HandoffTriggerPolicy(Policy):
                 logger.exception("handoff trigger check failed")
                 found = None
             if found is not None:
-                logger.debug("handoff trigger %s (%.2f): %s", found.kind, found.confidence,
-                             found.detail)
+                logger.debug(
+                    "handoff trigger %s (%.2f): %s", found.kind, found.confidence, found.detail
+                )
                 result[domain.index_for_action(action)] = 1.0
         return self._prediction(result)

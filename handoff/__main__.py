@@ -27,7 +27,8 @@ Settings come from environment variables (see handoff/README.md).
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m handoff", description=DESCRIPTION,
+        prog="python -m handoff",
+        description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
@@ -37,18 +38,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     console.add_arguments(
         sub.add_parser(
-            "console", help="terminal agent console",
+            "console",
+            help="terminal agent console",
             description="Work the handoff queue from a terminal: list, show, claim, reply, "
             "resolve and hand back chats. Customers see your replies live.",
         )
     )
-    p = sub.add_parser("export", help="export the outcome ledger",
-                       description="Export the outcome ledger, one row per conversation. "
-                       "Field definitions: handoff/README.md.")
+    p = sub.add_parser(
+        "export",
+        help="export the outcome ledger",
+        description="Export the outcome ledger, one row per conversation. "
+        "Field definitions: handoff/README.md.",
+    )
     p.add_argument("--format", choices=["csv", "json"], default="csv")
     p.add_argument("--output", "-o", type=Path, help="file to write (default: standard output)")
-    p.add_argument("--sweep", action="store_true",
-                   help="first give idle conversations their final outcome (abandoned etc.)")
+    p.add_argument(
+        "--sweep",
+        action="store_true",
+        help="first give idle conversations their final outcome (abandoned etc.)",
+    )
     p = sub.add_parser("outbox", help="show pending/failed deliveries")
     p.add_argument("--retry-failed", action="store_true", help="queue failed deliveries again")
     return parser
@@ -120,20 +128,26 @@ def _outbox(args: argparse.Namespace, settings: Settings) -> int:
     try:
         with db.session() as session:
             if args.retry_failed:
-                n = rowcount(session.execute(
-                    update(OutboxItem).where(OutboxItem.status == "failed")
-                    .values(status="pending", next_attempt_at=utcnow())
-                ))
+                n = rowcount(
+                    session.execute(
+                        update(OutboxItem)
+                        .where(OutboxItem.status == "failed")
+                        .values(status="pending", next_attempt_at=utcnow())
+                    )
+                )
                 print(f"Queued {n} failed deliveries again.")
             items = session.scalars(
-                select(OutboxItem).where(OutboxItem.status.in_(("pending", "failed")))
+                select(OutboxItem)
+                .where(OutboxItem.status.in_(("pending", "failed")))
                 .order_by(OutboxItem.id)
             ).all()
             if not items:
                 print("Nothing waiting: every delivery went through.")
             for i in items:
-                print(f"{i.id:<6} {i.status:<8} {i.target:<6} {i.op:<14} attempts={i.attempts} "
-                      f"next={i.next_attempt_at:%H:%M:%S} {i.last_error or ''}")
+                print(
+                    f"{i.id:<6} {i.status:<8} {i.target:<6} {i.op:<14} attempts={i.attempts} "
+                    f"next={i.next_attempt_at:%H:%M:%S} {i.last_error or ''}"
+                )
     finally:
         db.dispose()
     return 0

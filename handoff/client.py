@@ -32,7 +32,8 @@ class HandoffClient:
         def post() -> None:
             headers = (
                 {"Authorization": f"Bearer {self.settings.internal_token}"}
-                if self.settings.internal_token else {}
+                if self.settings.internal_token
+                else {}
             )
             # If the service is down it finds the handoff when it polls its outbox.
             with contextlib.suppress(httpx.HTTPError):
@@ -40,12 +41,14 @@ class HandoffClient:
 
         threading.Thread(target=post, daemon=True).start()
 
-    def open_handoff(self, sender_id: str, packet: dict[str, Any],
-                     events: list[dict[str, Any]]) -> OpenResult:
+    def open_handoff(
+        self, sender_id: str, packet: dict[str, Any], events: list[dict[str, Any]]
+    ) -> OpenResult:
         bots = [e.get("timestamp") for e in events if e.get("event") == "bot" and e.get("text")]
         users = [e.get("timestamp") for e in events if e.get("event") == "user"]
         return self.service.open_handoff(
-            sender_id, packet,
+            sender_id,
+            packet,
             first_bot_response_at=_at(bots[0]) if bots else None,
             started_at=_at(users[0]) if users else None,
         )

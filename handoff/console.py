@@ -42,11 +42,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("text", nargs="+", help="the message")
     p = add("resolve", help="record the outcome and hand back to the AI or close")
     p.add_argument("id", type=int)
-    p.add_argument("--outcome", default="resolved",
-                   choices=["resolved", "not_resolved", "spam", "duplicate"])
+    p.add_argument(
+        "--outcome", default="resolved", choices=["resolved", "not_resolved", "spam", "duplicate"]
+    )
     p.add_argument("--note", default="", help="internal note for the ledger")
-    p.add_argument("--close", action="store_true",
-                   help="close the chat instead of handing it back to the AI assistant")
+    p.add_argument(
+        "--close",
+        action="store_true",
+        help="close the chat instead of handing it back to the AI assistant",
+    )
     p = add("handback", help="hand a chat you own back to the AI (outcome: resolved)")
     p.add_argument("id", type=int)
     p.add_argument("--note", default="")
@@ -63,7 +67,8 @@ def _deliver(settings: Settings, db: Database) -> None:
     try:
         headers = (
             {"Authorization": f"Bearer {settings.internal_token}"}
-            if settings.internal_token else {}
+            if settings.internal_token
+            else {}
         )
         httpx.post(f"{settings.service_url}/internal/wake", headers=headers, timeout=1.0)
     except httpx.HTTPError:
@@ -89,8 +94,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             for h in handoffs:
                 who = h.packet.get("customer", {}).get("name") or "visitor"
                 owner = f" by {h.agent_name}" if h.agent_name else ""
-                print(f"#{h.id:<5} {h.state:<7}{owner:<16} {who:<20} {h.trigger:<18} "
-                      f"queued {h.queued_at:%Y-%m-%d %H:%M:%S} UTC")
+                print(
+                    f"#{h.id:<5} {h.state:<7}{owner:<16} {who:<20} {h.trigger:<18} "
+                    f"queued {h.queued_at:%Y-%m-%d %H:%M:%S} UTC"
+                )
             return 0
         if cmd == "show":
             h = service.get(args.id)
@@ -109,10 +116,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         elif cmd in ("resolve", "handback"):
             outcome = "resolved" if cmd == "handback" else args.outcome
             close = False if cmd == "handback" else args.close
-            service.resolve(args.id, agent_id, outcome, note=args.note, hand_back=not close,
-                            agent_name=agent_name)
-            print(f"Chat #{args.id} resolved as {outcome}; "
-                  + ("closed." if close else "handed back to the AI assistant."))
+            service.resolve(
+                args.id,
+                agent_id,
+                outcome,
+                note=args.note,
+                hand_back=not close,
+                agent_name=agent_name,
+            )
+            print(
+                f"Chat #{args.id} resolved as {outcome}; "
+                + ("closed." if close else "handed back to the AI assistant.")
+            )
         _deliver(settings, db)
         return 0
     finally:

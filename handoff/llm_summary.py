@@ -40,8 +40,10 @@ def llm_summary(transcript: list[dict[str, Any]], env: dict[str, str] | None = N
             for t in transcript[-40:]
         )
         reply = model.invoke(
-            [SystemMessage(content=SYSTEM), HumanMessage(content=f"<transcript>\n{lines}\n"
-                                                                 "</transcript>")]
+            [
+                SystemMessage(content=SYSTEM),
+                HumanMessage(content=f"<transcript>\n{lines}\n</transcript>"),
+            ]
         )
         text = str(reply.content).strip()
         return text[:600] or None

@@ -54,8 +54,9 @@ class OutboxWorker:
 
     def start(self) -> None:
         self._threads = [
-            threading.Thread(target=self._loop, args=(target,), name=f"outbox-{target}",
-                             daemon=True)
+            threading.Thread(
+                target=self._loop, args=(target,), name=f"outbox-{target}", daemon=True
+            )
             for target in TARGETS
         ]
         for thread in self._threads:
@@ -83,15 +84,17 @@ class OutboxWorker:
         now = utcnow()
         with self.db.session() as session:
             return bool(
-                rowcount(session.execute(
-                    update(OutboxItem)
-                    .where(
-                        OutboxItem.id == item_id,
-                        OutboxItem.status == "pending",
-                        or_(OutboxItem.lease_until.is_(None), OutboxItem.lease_until < now),
+                rowcount(
+                    session.execute(
+                        update(OutboxItem)
+                        .where(
+                            OutboxItem.id == item_id,
+                            OutboxItem.status == "pending",
+                            or_(OutboxItem.lease_until.is_(None), OutboxItem.lease_until < now),
+                        )
+                        .values(lease_until=now + LEASE)
                     )
-                    .values(lease_until=now + LEASE)
-                ))
+                )
             )
 
     def run_once(self, targets: tuple[str, ...] = TARGETS) -> int:
@@ -143,8 +146,12 @@ class OutboxWorker:
                     result = {"found": True}
                 else:
                     self.rasa.send_bot_message(
-                        p["sender_id"], p["text"], item.key, agent=p.get("agent"),
-                        resume=bool(p.get("resume")), notice=p.get("notice"),
+                        p["sender_id"],
+                        p["text"],
+                        item.key,
+                        agent=p.get("agent"),
+                        resume=bool(p.get("resume")),
+                        notice=p.get("notice"),
                     )
                     result = {}
             else:
@@ -193,5 +200,11 @@ class OutboxWorker:
                 delay = min(self.max_delay, self.base_delay * 2 ** min(row.attempts - 1, 16))
                 delay *= 0.75 + random.random() / 2  # jitter so retries do not stampede
             row.next_attempt_at = utcnow() + timedelta(seconds=delay)
-            log.warning("outbox item %s (%s) attempt %d failed: %s; retry in %.1fs",
-                        row.key, row.op, row.attempts, exc, delay)
+            log.warning(
+                "outbox item %s (%s) attempt %d failed: %s; retry in %.1fs",
+                row.key,
+                row.op,
+                row.attempts,
+                exc,
+                delay,
+            )

@@ -211,9 +211,7 @@ def build_blocks(
 ) -> list[dict[str, Any]]:
     """Block Kit for the packet message in its current state (queued, agent or closed)."""
     label = TRIGGER_LABELS.get(packet.get("trigger", ""), packet.get("trigger", ""))
-    trigger_text = (
-        f"*Trigger:* {escape(label)} (confidence {packet.get('confidence', 1.0):.2f})"
-    )
+    trigger_text = f"*Trigger:* {escape(label)} (confidence {packet.get('confidence', 1.0):.2f})"
     if packet.get("trigger_detail"):
         trigger_text += f"\n_{escape(truncate(packet['trigger_detail'], 300))}_"
     blocks: list[dict[str, Any]] = [
@@ -232,7 +230,9 @@ def build_blocks(
                     "type": "mrkdwn",
                     "text": truncate(
                         f"*Summary{' (AI-written)' if packet.get('summary_by') == 'llm' else ''}:* "
-                        f"{escape(packet['summary'])}", 2900),
+                        f"{escape(packet['summary'])}",
+                        2900,
+                    ),
                 },
             }
         )

@@ -17,7 +17,11 @@ class DeliveryError(Exception):
     `permanent` means retrying cannot help."""
 
     def __init__(
-        self, message: str, *, retry_after: float | None = None, ambiguous: bool = False,
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        ambiguous: bool = False,
         permanent: bool = False,
     ) -> None:
         super().__init__(message)
@@ -61,8 +65,9 @@ class RasaClient:
                 self._url(sender_id, "tracker/events"),
                 # Without include_events=NONE Rasa answers with the whole conversation,
                 # which only costs time to encode and parse as the conversation grows.
-                params=self._params(output_channel="latest", execute_side_effects="true",
-                                    include_events="NONE"),
+                params=self._params(
+                    output_channel="latest", execute_side_effects="true", include_events="NONE"
+                ),
                 json=events,
             )
         except httpx.TimeoutException as exc:
@@ -91,14 +96,20 @@ class RasaClient:
         except httpx.HTTPError as exc:
             raise DeliveryError(f"Rasa unreachable: {exc}") from exc
         return any(
-            e.get("event") == "bot" and ((e.get("metadata") or {}).get(HANDOFF_META) or {})
-            .get("key") == key
+            e.get("event") == "bot"
+            and ((e.get("metadata") or {}).get(HANDOFF_META) or {}).get("key") == key
             for e in events
         )
 
     def send_bot_message(
-        self, sender_id: str, text: str, key: str, *, agent: str | None = None,
-        resume: bool = False, notice: dict[str, Any] | None = None,
+        self,
+        sender_id: str,
+        text: str,
+        key: str,
+        *,
+        agent: str | None = None,
+        resume: bool = False,
+        notice: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """One call: optionally resume the bot, then say `text` to the customer: an agent's
         message (`agent` is their name) or a handoff notice (`notice` from notice_marker)."""

@@ -43,8 +43,11 @@ class HandoffServer:
             client = make_web_client(settings.slack_bot_token, settings.slack_api_url)
             slack_delivery = SlackDelivery(client, settings.slack_channel)
         self.worker = OutboxWorker(
-            self.db, self.rasa, slack_delivery,
-            base_delay=settings.retry_base_seconds, max_delay=settings.retry_max_seconds,
+            self.db,
+            self.rasa,
+            slack_delivery,
+            base_delay=settings.retry_base_seconds,
+            max_delay=settings.retry_max_seconds,
             # Woken at once by every local change and by /internal/wake; the poll only
             # catches retries that fall due and rows written by other processes.
             poll_seconds=max(settings.poll_seconds * 5, 0.25),
@@ -55,12 +58,17 @@ class HandoffServer:
             from handoff.slack_delivery import make_web_client
 
             self.slack_app = build_app(
-                settings, self.service,
+                settings,
+                self.service,
                 make_web_client(settings.slack_bot_token, settings.slack_api_url),
             )
         self.tail = (
-            RasaEventTail(settings.rasa_events_db_url, self.db, self.service,
-                          poll_seconds=settings.poll_seconds)
+            RasaEventTail(
+                settings.rasa_events_db_url,
+                self.db,
+                self.service,
+                poll_seconds=settings.poll_seconds,
+            )
             if settings.rasa_events_db_url
             else None
         )
@@ -117,10 +125,16 @@ class HandoffServer:
         signal.signal(signal.SIGINT, _signal)
         signal.signal(signal.SIGTERM, _signal)
         self.start()
-        log.info("handoff service listening on http://%s:%d (%s mode)",
-                 self.settings.host, self.port, self.mode())
-        print(f"Handoff service on http://{self.settings.host}:{self.port} ({self.mode()} mode)",
-              flush=True)
+        log.info(
+            "handoff service listening on http://%s:%d (%s mode)",
+            self.settings.host,
+            self.port,
+            self.mode(),
+        )
+        print(
+            f"Handoff service on http://{self.settings.host}:{self.port} ({self.mode()} mode)",
+            flush=True,
+        )
         done.wait()
         self.stop()
 
@@ -165,8 +179,14 @@ class HandoffServer:
 
             def do_GET(self) -> None:  # noqa: N802
                 if self.path.split("?")[0] == "/healthz":
-                    self._send(200, {"ok": True, "mode": server.mode(),
-                                     "pending_outbox": server.service.pending_outbox()})
+                    self._send(
+                        200,
+                        {
+                            "ok": True,
+                            "mode": server.mode(),
+                            "pending_outbox": server.service.pending_outbox(),
+                        },
+                    )
                 else:
                     self._send(404, {"error": "not found"})
 
@@ -208,7 +228,8 @@ class HandoffServer:
             result = self.service.open_handoff(str(data["sender_id"]), dict(data["packet"]))
             return 200, {"handoff_id": result.handoff_id, "created": result.created}
         if path == "/internal/csat":
-            self.service.record_csat(str(data["sender_id"]), int(data["score"]),
-                                     str(data.get("comment") or ""))
+            self.service.record_csat(
+                str(data["sender_id"]), int(data["score"]), str(data.get("comment") or "")
+            )
             return 200, {"ok": True}
         return 404, {"error": "not found"}

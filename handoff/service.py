@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["AI_BACK_NOTICE", "CLOSED_NOTICE", "QUEUED_NOTICE", "HandoffError", "HandoffService"]
 
+
 class HandoffError(Exception):
     """A refused or impossible operation; the message is safe to show to an agent."""
 
@@ -103,8 +104,15 @@ class HandoffService:
             )
 
     def _to_customer(
-        self, session: Session, h: Handoff, key: str, text: str, *,
-        resume: bool = False, agent: str | None = None, notice: str | None = None,
+        self,
+        session: Session,
+        h: Handoff,
+        key: str,
+        text: str,
+        *,
+        resume: bool = False,
+        agent: str | None = None,
+        notice: str | None = None,
         name: str = "",
     ) -> None:
         """An agent's message (`agent`) or a handoff notice of kind `notice`."""
@@ -122,7 +130,12 @@ class HandoffService:
         self._enqueue(session, key, h.id, "slack", "update_packet", {})
 
     def _log(
-        self, session: Session, h: Handoff, role: str, author: str, text: str,
+        self,
+        session: Session,
+        h: Handoff,
+        role: str,
+        author: str,
+        text: str,
         source_key: str | None = None,
     ) -> None:
         session.add(
@@ -133,8 +146,14 @@ class HandoffService:
     def _conversation(session: Session, sender_id: str) -> Conversation:
         conv = session.scalar(select(Conversation).where(Conversation.sender_id == sender_id))
         if conv is None:
-            conv = Conversation(sender_id=sender_id, state=BOT, started_at=utcnow(),
-                                last_activity_at=utcnow(), handoff_count=0, last_bot_abstained=0)
+            conv = Conversation(
+                sender_id=sender_id,
+                state=BOT,
+                started_at=utcnow(),
+                last_activity_at=utcnow(),
+                handoff_count=0,
+                last_bot_abstained=0,
+            )
             session.add(conv)
             session.flush()
         return conv
@@ -199,12 +218,19 @@ class HandoffService:
         """queued -> agent. Only one agent wins; everyone else gets a polite refusal."""
         with self.db.session() as session:
             now = utcnow()
-            won = rowcount(session.execute(
-                update(Handoff)
-                .where(Handoff.id == handoff_id, Handoff.state == QUEUED)
-                .values(state=AGENT, agent_id=agent_id, agent_name=agent_name,
-                        claimed_at=now, last_activity_at=now)
-            ))
+            won = rowcount(
+                session.execute(
+                    update(Handoff)
+                    .where(Handoff.id == handoff_id, Handoff.state == QUEUED)
+                    .values(
+                        state=AGENT,
+                        agent_id=agent_id,
+                        agent_name=agent_name,
+                        claimed_at=now,
+                        last_activity_at=now,
+                    )
+                )
+            )
             h = self._get(session, handoff_id)
             session.refresh(h)
             if not won:
@@ -222,12 +248,20 @@ class HandoffService:
             self._log(session, h, "system", agent_name, f"{agent_name} claimed the chat")
             self._refresh_packet(session, h, f"h{h.id}:claimed:update")
             self._to_thread(
-                session, h, f"h{h.id}:claimed:thread",
+                session,
+                h,
+                f"h{h.id}:claimed:thread",
                 f":raising_hand: <@{agent_id}> claimed this chat. Replies in this thread "
                 "go to the customer.",
             )
-            self._to_customer(session, h, f"h{h.id}:claimed:customer", joined_notice(agent_name),
-                              notice=JOINED, name=agent_name)
+            self._to_customer(
+                session,
+                h,
+                f"h{h.id}:claimed:customer",
+                joined_notice(agent_name),
+                notice=JOINED,
+                name=agent_name,
+            )
         self._wake()
         return h
 
@@ -330,21 +364,36 @@ class HandoffService:
             conv.last_activity_at = now
             if not hand_back:
                 conv.ended_at = now
-            self._log(session, h, "system", h.agent_name or "",
-                      f"Resolved as {resolution}" + (f": {note}" if note else ""))
+            self._log(
+                session,
+                h,
+                "system",
+                h.agent_name or "",
+                f"Resolved as {resolution}" + (f": {note}" if note else ""),
+            )
             self._refresh_packet(session, h, f"h{h.id}:resolved:update")
             after = "handed back to the AI assistant" if hand_back else "closed"
             self._to_thread(
-                session, h, f"h{h.id}:resolved:thread",
+                session,
+                h,
+                f"h{h.id}:resolved:thread",
                 f":white_check_mark: <@{h.agent_id}> resolved this chat as *{resolution}*"
-                + (f" ({escape(note)})" if note else "") + f"; it is {after}.",
+                + (f" ({escape(note)})" if note else "")
+                + f"; it is {after}.",
             )
             if hand_back:
-                self._to_customer(session, h, f"h{h.id}:resolved:customer", AI_BACK_NOTICE,
-                                  resume=True, notice=HANDBACK)
+                self._to_customer(
+                    session,
+                    h,
+                    f"h{h.id}:resolved:customer",
+                    AI_BACK_NOTICE,
+                    resume=True,
+                    notice=HANDBACK,
+                )
             else:
-                self._to_customer(session, h, f"h{h.id}:resolved:customer", CLOSED_NOTICE,
-                                  notice=CLOSED_KIND)
+                self._to_customer(
+                    session, h, f"h{h.id}:resolved:customer", CLOSED_NOTICE, notice=CLOSED_KIND
+                )
         self._wake()
         return h
 
@@ -408,8 +457,12 @@ class HandoffService:
                     h.ended_as = CLOSED
                     h.resolved_at = now
                     self._refresh_packet(session, h, f"h{h.id}:abandoned:update")
-                    self._to_thread(session, h, f"h{h.id}:abandoned:thread",
-                                    ":hourglass: No activity; marked as abandoned.")
+                    self._to_thread(
+                        session,
+                        h,
+                        f"h{h.id}:abandoned:thread",
+                        ":hourglass: No activity; marked as abandoned.",
+                    )
                     conv.state = CLOSED
                     conv.current_handoff_id = None
                     conv.outcome = ABANDONED
@@ -449,15 +502,18 @@ class HandoffService:
     def handoff_for_thread(self, channel: str, thread_ts: str) -> Handoff | None:
         with self.db.session() as session:
             return session.scalar(
-                select(Handoff).where(Handoff.slack_channel == channel,
-                                      Handoff.slack_ts == thread_ts)
+                select(Handoff).where(
+                    Handoff.slack_channel == channel, Handoff.slack_ts == thread_ts
+                )
             )
 
     def pending_outbox(self) -> int:
         with self.db.session() as session:
             return int(
                 session.scalar(
-                    select(func.count()).select_from(OutboxItem)
+                    select(func.count())
+                    .select_from(OutboxItem)
                     .where(OutboxItem.status == "pending")
-                ) or 0
+                )
+                or 0
             )

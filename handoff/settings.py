@@ -94,9 +94,7 @@ class Settings:
             slack_app_token=env.get("SLACK_APP_TOKEN", ""),
             slack_api_url=env.get("SLACK_API_URL") or "https://slack.com/api/",
             slack_channel=env.get("SLACK_HANDOFF_CHANNEL", ""),
-            triggers_file=Path(
-                env.get("HANDOFF_TRIGGERS_FILE") or PACKAGE_DIR / "triggers.yml"
-            ),
+            triggers_file=Path(env.get("HANDOFF_TRIGGERS_FILE") or PACKAGE_DIR / "triggers.yml"),
             idle_minutes=_float(env, "HANDOFF_IDLE_MINUTES", 30.0),
             retry_base_seconds=_float(env, "HANDOFF_RETRY_BASE_SECONDS", 1.0),
             retry_max_seconds=_float(env, "HANDOFF_RETRY_MAX_SECONDS", 300.0),

@@ -14,8 +14,14 @@ from handoff.rasa_client import DeliveryError, retry_after_seconds
 
 META_EVENT = "parley_outbox"
 # Slack errors that no retry can fix: the request itself is wrong.
-PERMANENT_ERRORS = {"invalid_blocks", "msg_too_long", "invalid_arguments", "no_text",
-                    "invalid_blocks_format", "too_many_attachments"}
+PERMANENT_ERRORS = {
+    "invalid_blocks",
+    "msg_too_long",
+    "invalid_arguments",
+    "no_text",
+    "invalid_blocks_format",
+    "too_many_attachments",
+}
 
 
 def make_web_client(token: str, base_url: str) -> WebClient:
@@ -28,8 +34,11 @@ def make_web_client(token: str, base_url: str) -> WebClient:
 def _wrap(exc: Exception) -> DeliveryError:
     if isinstance(exc, SlackApiError):
         status = exc.response.status_code
-        error = str((exc.response.data or {}).get("error", "")) if isinstance(
-            exc.response.data, dict) else ""
+        error = (
+            str((exc.response.data or {}).get("error", ""))
+            if isinstance(exc.response.data, dict)
+            else ""
+        )
         if status == 429 or error == "ratelimited":
             return DeliveryError(
                 "Slack rate limited", retry_after=retry_after_seconds(exc.response.headers)
@@ -62,9 +71,10 @@ class SlackDelivery:
             raise _wrap(exc) from exc
         for message in resp.get("messages") or []:
             meta = message.get("metadata") or {}
-            if meta.get("event_type") == META_EVENT and (
-                meta.get("event_payload") or {}
-            ).get("key") == key:
+            if (
+                meta.get("event_type") == META_EVENT
+                and (meta.get("event_payload") or {}).get("key") == key
+            ):
                 return str(message.get("ts"))
         return None
 
@@ -113,7 +123,11 @@ class SlackDelivery:
     @staticmethod
     def _blocks(h: Handoff) -> list[dict[str, Any]]:
         return build_blocks(
-            h.id, h.packet, h.state, agent_id=h.agent_id, agent_name=h.agent_name,
+            h.id,
+            h.packet,
+            h.state,
+            agent_id=h.agent_id,
+            agent_name=h.agent_name,
             resolution=h.resolution or ("abandoned" if h.state == "closed" else None),
             note=h.resolution_note,
         )

@@ -9,11 +9,60 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _WORD = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
 _STOP = frozenset(
     (
-        "the", "and", "you", "your", "for", "are", "was", "were", "with", "that", "this", "have",
-        "has", "had", "not", "but", "can", "could", "would", "should", "will", "just", "what",
-        "when", "where", "which", "who", "how", "why", "there", "their", "they", "them", "then",
-        "than", "too", "very", "all", "any", "our", "out", "get", "got", "hello", "thanks",
-        "thank", "please", "want", "need", "like", "know", "yes", "okay", "hey",
+        "the",
+        "and",
+        "you",
+        "your",
+        "for",
+        "are",
+        "was",
+        "were",
+        "with",
+        "that",
+        "this",
+        "have",
+        "has",
+        "had",
+        "not",
+        "but",
+        "can",
+        "could",
+        "would",
+        "should",
+        "will",
+        "just",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "how",
+        "why",
+        "there",
+        "their",
+        "they",
+        "them",
+        "then",
+        "than",
+        "too",
+        "very",
+        "all",
+        "any",
+        "our",
+        "out",
+        "get",
+        "got",
+        "hello",
+        "thanks",
+        "thank",
+        "please",
+        "want",
+        "need",
+        "like",
+        "know",
+        "yes",
+        "okay",
+        "hey",
     )
 )
 
@@ -22,8 +71,9 @@ def _words(text: str) -> list[str]:
     return [w for w in (m.group(0).lower() for m in _WORD.finditer(text)) if w not in _STOP]
 
 
-def extractive_summary(customer_messages: list[str], max_sentences: int = 3,
-                       max_chars: int = 400) -> str:
+def extractive_summary(
+    customer_messages: list[str], max_sentences: int = 3, max_chars: int = 400
+) -> str:
     """Pick the customer's sentences that share the most content words with the rest.
 
     Frequent words across the conversation mark its topic; sentences dense in them carry

@@ -93,9 +93,7 @@ class MiniLMEncoder:
         tok.no_padding()
         self._tok = tok
 
-    def _forward(
-        self, ids: np.ndarray, mask: np.ndarray, layers: Sequence[int] = ()
-    ) -> np.ndarray:
+    def _forward(self, ids: np.ndarray, mask: np.ndarray, layers: Sequence[int] = ()) -> np.ndarray:
         """Unit sentence vectors; with `layers` (1-based), the unit mean-pooled states of
         those layers instead, joined and scaled by 1/sqrt(len(layers))."""
         w = self._w

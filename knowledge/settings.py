@@ -12,7 +12,7 @@ from pathlib import Path
 DEFAULT_TITLE_WEIGHT = 0.5
 # Below this article score the bot abstains. Calibrated on the calibration split of the labelled
 # answer-quality set (bench/knowledge_answer_quality.py).
-DEFAULT_MIN_SCORE = 0.419
+DEFAULT_MIN_SCORE = 0.5
 
 
 def _float(name: str, default: float) -> float:

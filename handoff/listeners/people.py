@@ -21,8 +21,11 @@ def display_name(client: WebClient, user_id: str) -> str:
         user = client.users_info(user=user_id).get("user") or {}
         profile = user.get("profile") or {}
         name = (
-            profile.get("display_name") or profile.get("real_name") or user.get("real_name")
-            or user.get("name") or ""
+            profile.get("display_name")
+            or profile.get("real_name")
+            or user.get("real_name")
+            or user.get("name")
+            or ""
         )
     except Exception as exc:  # noqa: BLE001 - a name is nice to have, not required
         log.warning("users.info failed for %s: %s", user_id, exc)

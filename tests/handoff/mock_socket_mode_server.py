@@ -50,8 +50,9 @@ class MockSocketMode:
         with self._lock:
             self._clients.append(ws)
             self.paths.append(ws.request.path if ws.request else "")
-        ws.send(json.dumps({"type": "hello", "num_connections": 1,
-                            "connection_info": {"app_id": "A1"}}))
+        ws.send(
+            json.dumps({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A1"}})
+        )
         try:
             for raw in ws:
                 message = json.loads(raw)
@@ -72,8 +73,14 @@ class MockSocketMode:
         """Send one envelope ("events_api", "interactive", ...) to the connected app;
         returns its envelope_id."""
         envelope_id = str(uuid.uuid4())
-        body = json.dumps({"envelope_id": envelope_id, "type": kind, "payload": payload,
-                           "accepts_response_payload": kind == "interactive"})
+        body = json.dumps(
+            {
+                "envelope_id": envelope_id,
+                "type": kind,
+                "payload": payload,
+                "accepts_response_payload": kind == "interactive",
+            }
+        )
         with self._lock:
             client = self._clients[-1]
         client.send(body)

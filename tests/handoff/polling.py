@@ -10,8 +10,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_for(predicate: Callable[[], T | None], timeout: float = 10.0,
-             interval: float = 0.01) -> T:
+def wait_for(predicate: Callable[[], T | None], timeout: float = 10.0, interval: float = 0.01) -> T:
     """The predicate's first truthy value; AssertionError after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:

@@ -76,9 +76,7 @@ def signed_post(
     )
 
 
-def interaction(
-    server: HandoffServer | str, payload: dict[str, Any], **kw: Any
-) -> httpx.Response:
+def interaction(server: HandoffServer | str, payload: dict[str, Any], **kw: Any) -> httpx.Response:
     body = urlencode({"payload": json.dumps(payload)})
     return signed_post(server, body, "application/x-www-form-urlencoded", **kw)
 

@@ -26,9 +26,15 @@ def predictions() -> dict:
         "tracker_question.json",
     ]
     proc = subprocess.run(
-        [str(RASA_PYTHON), str(Path(__file__).parent / "rasa_side" / "probe_bridge.py"),
-         *[str(DATA / n) for n in names]],
-        capture_output=True, text=True, timeout=300, cwd=ROOT,
+        [
+            str(RASA_PYTHON),
+            str(Path(__file__).parent / "rasa_side" / "probe_bridge.py"),
+            *[str(DATA / n) for n in names],
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
         env={"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -37,8 +43,12 @@ def predictions() -> dict:
 
 @pytest.mark.parametrize(
     "name",
-    ["tracker_handoff_abstentions.json", "tracker_handoff_sensitive.json",
-     "tracker_handoff_frustration.json", "tracker_handoff_loop.json"],
+    [
+        "tracker_handoff_abstentions.json",
+        "tracker_handoff_sensitive.json",
+        "tracker_handoff_frustration.json",
+        "tracker_handoff_loop.json",
+    ],
 )
 def test_policy_hands_off(predictions: dict, name: str) -> None:
     assert predictions[name]["action"] == "action_human_handoff"

@@ -43,8 +43,9 @@ def open_handoff(state: Path, sender: str = "cust-cli") -> int:
         db.dispose()
 
 
-def test_console_claim_reply_handback(env: Path, rasa: FakeRasa,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_console_claim_reply_handback(
+    env: Path, rasa: FakeRasa, capsys: pytest.CaptureFixture[str]
+) -> None:
     hid = open_handoff(env)
     assert main(["console", "list"]) == 0
     out = capsys.readouterr().out
@@ -61,13 +62,16 @@ def test_console_claim_reply_handback(env: Path, rasa: FakeRasa,
     assert main(["console", "handback", str(hid), "--as", "Ana"]) == 0
     # Delivered to the customer by the console itself, since no service is running.
     assert rasa.bot_texts("cust-cli") == [
-        "Ana from support (human) joined the chat.", "Hello, Ana here", AI_BACK_NOTICE,
+        "Ana from support (human) joined the chat.",
+        "Hello, Ana here",
+        AI_BACK_NOTICE,
     ]
     assert [e["event"] for e in rasa.events("cust-cli")][-2:] == ["resume", "bot"]
     # Notices are marked for the widget; the agent's own message names its author.
     markers = [
         {k: v for k, v in e["metadata"]["parley_handoff"].items() if k != "key"}
-        for e in rasa.events("cust-cli") if e["event"] == "bot"
+        for e in rasa.events("cust-cli")
+        if e["event"] == "bot"
     ]
     assert markers == [
         {"agent": "", "kind": "joined", "name": "Ana"},
@@ -108,8 +112,20 @@ def test_rasa_down_then_delivered_once(env: Path, rasa: FakeRasa) -> None:
 def test_export_csv_and_json(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     hid = open_handoff(env, "cust-ledger")
     main(["console", "claim", str(hid), "--as", "Ana"])
-    main(["console", "resolve", str(hid), "--outcome", "not_resolved", "--note", "n/a",
-          "--close", "--as", "Ana"])
+    main(
+        [
+            "console",
+            "resolve",
+            str(hid),
+            "--outcome",
+            "not_resolved",
+            "--note",
+            "n/a",
+            "--close",
+            "--as",
+            "Ana",
+        ]
+    )
     capsys.readouterr()
     assert main(["export", "--format", "csv"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))

@@ -39,13 +39,27 @@ class FakeOpenAI:
                     self.send_response(500)
                     self.end_headers()
                     return
-                data = json.dumps({
-                    "id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                    "choices": [{"index": 0, "finish_reason": "stop", "message": {
-                        "role": "assistant",
-                        "content": "Order 1234 has not arrived; the customer wants a person."}}],
-                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-                }).encode()
+                data = json.dumps(
+                    {
+                        "id": "x",
+                        "object": "chat.completion",
+                        "created": 0,
+                        "model": body["model"],
+                        "choices": [
+                            {
+                                "index": 0,
+                                "finish_reason": "stop",
+                                "message": {
+                                    "role": "assistant",
+                                    "content": (
+                                        "Order 1234 has not arrived; the customer wants a person."
+                                    ),
+                                },
+                            }
+                        ],
+                        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                    }
+                ).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -58,8 +72,11 @@ class FakeOpenAI:
 
     @property
     def env(self) -> dict[str, str]:
-        return {"OPENAI_API_KEY": "sk-test", "OPENAI_MODEL": "local-model",
-                "OPENAI_BASE_URL": f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"}
+        return {
+            "OPENAI_API_KEY": "sk-test",
+            "OPENAI_MODEL": "local-model",
+            "OPENAI_BASE_URL": f"http://127.0.0.1:{self.httpd.server_address[1]}/v1",
+        }
 
 
 @pytest.fixture

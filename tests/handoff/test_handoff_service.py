@@ -61,8 +61,12 @@ def test_full_lifecycle_bot_queued_agent_bot(service: HandoffService) -> None:
     assert rasa[1]["text"] == "Hi, Ana here" and rasa[1]["agent"] == "Ana"
     assert rasa[0]["notice"] == {"kind": "joined", "name": "Ana"}
     assert "notice" not in rasa[1]
-    assert rasa[2] == {"sender_id": "cust-1", "text": AI_BACK_NOTICE, "resume": True,
-                       "notice": {"kind": "handback"}}
+    assert rasa[2] == {
+        "sender_id": "cust-1",
+        "text": AI_BACK_NOTICE,
+        "resume": True,
+        "notice": {"kind": "handback"},
+    }
     assert len({i.key for i in items}) == len(items)
 
 

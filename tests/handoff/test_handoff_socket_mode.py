@@ -63,8 +63,9 @@ def test_claim_and_reply_over_socket_mode(
     tmp_path: Path, slack: MockSlack, socket_mode: MockSocketMode, rasa: FakeRasa
 ) -> None:
     # Socket Mode needs no signing secret: the websocket is opened with the app token.
-    settings = settings_for(tmp_path, slack, rasa, SLACK_APP_TOKEN=APP_TOKEN,
-                            SLACK_SIGNING_SECRET="")
+    settings = settings_for(
+        tmp_path, slack, rasa, SLACK_APP_TOKEN=APP_TOKEN, SLACK_SIGNING_SECRET=""
+    )
     with running(settings) as server:
         assert server.mode() == "slack-socket-mode"
         slack.wait_for(socket_mode.connected)
@@ -75,18 +76,28 @@ def test_claim_and_reply_over_socket_mode(
         hid = server.service.open_handoff("cust-sm", sample_packet()).handoff_id
         packet = slack.wait_for(lambda: slack.top_level(CHANNEL))[0]
 
-        claim = socket_mode.push("interactive", button("U_ANA", "handoff_claim", str(hid),
-                                                       packet["ts"]))
+        claim = socket_mode.push(
+            "interactive", button("U_ANA", "handoff_claim", str(hid), packet["ts"])
+        )
         assert socket_mode.wait_for_ack(claim)["envelope_id"] == claim
         h = server.service.get(hid)
         assert (h.state, h.agent_id, h.agent_name) == (AGENT, "U_ANA", "Ana")
         slack.wait_for(lambda: rasa.bot_texts("cust-sm"))
 
-        reply = socket_mode.push("events_api", event_callback({
-            "type": "message", "channel": CHANNEL, "user": "U_ANA",
-            "text": "Hi, *Ana* here.", "ts": "1700000200.000001", "thread_ts": packet["ts"],
-            "channel_type": "channel",
-        }))
+        reply = socket_mode.push(
+            "events_api",
+            event_callback(
+                {
+                    "type": "message",
+                    "channel": CHANNEL,
+                    "user": "U_ANA",
+                    "text": "Hi, *Ana* here.",
+                    "ts": "1700000200.000001",
+                    "thread_ts": packet["ts"],
+                    "channel_type": "channel",
+                }
+            ),
+        )
         socket_mode.wait_for_ack(reply)
         slack.wait_for(lambda: len(rasa.bot_texts("cust-sm")) == 2)
         assert rasa.bot_texts("cust-sm") == [
@@ -120,16 +131,21 @@ def test_serve_command_uses_socket_mode_with_an_app_token(
     }
     log = (tmp_path / "serve.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "handoff", "serve"], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=log, text=True,
+        [sys.executable, "-m", "handoff", "serve"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
     )
     try:
         assert proc.stdout is not None
         assert "(slack-socket-mode mode)" in proc.stdout.readline()
         slack.wait_for(socket_mode.connected, timeout=20)
         packet = slack.wait_for(lambda: slack.top_level(CHANNEL))[0]
-        claim = socket_mode.push("interactive", button("U_ANA", "handoff_claim", str(hid),
-                                                       packet["ts"]))
+        claim = socket_mode.push(
+            "interactive", button("U_ANA", "handoff_claim", str(hid), packet["ts"])
+        )
         socket_mode.wait_for_ack(claim)
         assert service.get(hid).agent_name == "Ana"
         slack.wait_for(lambda: rasa.bot_texts("cust-serve"))

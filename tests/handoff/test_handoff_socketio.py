@@ -19,9 +19,15 @@ pytestmark = pytest.mark.skipif(not RASA_PYTHON.exists(), reason="Rasa venv not 
 
 def emitted(events: list[dict]) -> list[dict]:
     proc = subprocess.run(
-        [str(RASA_PYTHON), str(Path(__file__).parent / "rasa_side" / "probe_socketio.py"),
-         json.dumps(events)],
-        capture_output=True, text=True, timeout=300, cwd=ROOT,
+        [
+            str(RASA_PYTHON),
+            str(Path(__file__).parent / "rasa_side" / "probe_socketio.py"),
+            json.dumps(events),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
         env={"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -29,23 +35,28 @@ def emitted(events: list[dict]) -> list[dict]:
 
 
 def bot(text: str, marker: dict | None = None) -> dict:
-    return {"event": "bot", "text": text, "timestamp": 1.0,
-            "metadata": {HANDOFF_META: marker} if marker else {}}
+    return {
+        "event": "bot",
+        "text": text,
+        "timestamp": 1.0,
+        "metadata": {HANDOFF_META: marker} if marker else {},
+    }
 
 
 def shown(text: str, agent: str = "", kind: str = "", name: str = "") -> dict:
-    return {"text": text,
-            "metadata": {HANDOFF_META: {"agent": agent, "kind": kind, "name": name}}}
+    return {"text": text, "metadata": {HANDOFF_META: {"agent": agent, "kind": kind, "name": name}}}
 
 
 def test_notices_agent_messages_and_bot_messages_as_the_widget_gets_them() -> None:
     joined = {"key": "h1:claimed:customer", "agent": "", **notice_marker(JOINED, "Ana")}
-    out = emitted([
-        bot("Queued.\n\nUntil then I'll stay quiet.", notice_marker(QUEUED)),
-        bot(joined_notice("Ana"), joined),
-        bot("Hi, Ana here.", {"key": "rasa:slack:1", "agent": "Ana"}),
-        bot("Shipping takes 3 days."),
-    ])
+    out = emitted(
+        [
+            bot("Queued.\n\nUntil then I'll stay quiet.", notice_marker(QUEUED)),
+            bot(joined_notice("Ana"), joined),
+            bot("Hi, Ana here.", {"key": "rasa:slack:1", "agent": "Ana"}),
+            bot("Shipping takes 3 days."),
+        ]
+    )
     assert out == [
         # Split in parts like every message, each part marked.
         shown("Queued.", kind="queued"),

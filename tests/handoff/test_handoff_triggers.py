@@ -27,8 +27,11 @@ def events(name: str) -> list[dict]:
 
 
 def user(text: str, intent: str = "nlu_fallback", conf: float = 0.4) -> dict:
-    return {"event": "user", "text": text,
-            "parse_data": {"intent": {"name": intent, "confidence": conf}}}
+    return {
+        "event": "user",
+        "text": text,
+        "parse_data": {"intent": {"name": intent, "confidence": conf}},
+    }
 
 
 @pytest.fixture
@@ -38,8 +41,12 @@ def cfg() -> TriggerConfig:
 
 @pytest.mark.parametrize(
     "text",
-    ["this is useless", "THIS IS RIDICULOUS WHERE IS IT", "what the fuck is going on",
-     "you are not helping, waste of time"],
+    [
+        "this is useless",
+        "THIS IS RIDICULOUS WHERE IS IT",
+        "what the fuck is going on",
+        "you are not helping, waste of time",
+    ],
 )
 def test_frustration_detected(cfg: TriggerConfig, text: str) -> None:
     score, why = frustration_score(text, cfg)
@@ -47,8 +54,13 @@ def test_frustration_detected(cfg: TriggerConfig, text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["where is my parcel?", "Is DHL used for UK orders?", "thanks, that was useful",
-             "I need a USB-C cable"],
+    "text",
+    [
+        "where is my parcel?",
+        "Is DHL used for UK orders?",
+        "thanks, that was useful",
+        "I need a USB-C cable",
+    ],
 )
 def test_calm_messages_are_not_frustration(cfg: TriggerConfig, text: str) -> None:
     assert frustration_score(text, cfg)[0] < cfg.frustration_threshold
@@ -72,8 +84,10 @@ def test_sensitive_by_intent() -> None:
 def test_loop(cfg: TriggerConfig) -> None:
     found = explain(events("tracker_handoff_loop.json"), cfg)
     assert found.kind == LOOP
-    assert on_user_message([user("how do I return shoes"), user("how do I track my order")],
-                           cfg) is None
+    assert (
+        on_user_message([user("how do I return shoes"), user("how do I track my order")], cfg)
+        is None
+    )
 
 
 def test_abstentions_count_and_threshold(cfg: TriggerConfig) -> None:
@@ -88,8 +102,9 @@ def test_abstentions_count_and_threshold(cfg: TriggerConfig) -> None:
 
 
 def test_abstention_limit_configurable_by_env() -> None:
-    cfg = TriggerConfig.from_dict({"abstentions": {"consecutive": 2}},
-                                  env={"HANDOFF_MAX_ABSTENTIONS": "3"})
+    cfg = TriggerConfig.from_dict(
+        {"abstentions": {"consecutive": 2}}, env={"HANDOFF_MAX_ABSTENTIONS": "3"}
+    )
     assert cfg.max_abstentions == 3
     assert after_answer(events("tracker_handoff_abstentions.json"), cfg) is None
 

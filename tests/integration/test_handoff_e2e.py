@@ -59,8 +59,11 @@ def bot_texts(tracker: dict) -> list[str]:
 
 
 def kb_sources_of(stack: RunningStack, sender: str) -> list[dict]:
-    slots = [e for e in stack.tracker(sender)["events"]
-             if e["event"] == "slot" and e.get("name") == "kb_sources" and e.get("value")]
+    slots = [
+        e
+        for e in stack.tracker(sender)["events"]
+        if e["event"] == "slot" and e.get("name") == "kb_sources" and e.get("value")
+    ]
     return slots[-1]["value"] if slots else []
 
 
@@ -72,8 +75,12 @@ def test_handoff_round_trip(handoff_stack: RunningStack, slack: MockSlack) -> No
     stack = handoff_stack
     handoff_url = stack.stack.settings.handoff_url
     customer = f"e2e-{int(time.time() * 1000)}"
-    meta = {"name": "Maria Silva", "email": "maria@example.com",
-            "page_url": "https://shop.example/orders/1234", "locale": "en-GB"}
+    meta = {
+        "name": "Maria Silva",
+        "email": "maria@example.com",
+        "page_url": "https://shop.example/orders/1234",
+        "locale": "en-GB",
+    }
 
     question = "how long does shipping to germany take?"
     # The knowledge model loads on first use: wait (with another customer) until it answers.
@@ -102,8 +109,9 @@ def test_handoff_round_trip(handoff_stack: RunningStack, slack: MockSlack) -> No
     assert sources, "the knowledge answerer should have set kb_sources"
     for source in sources:
         assert source["path"] in blocks
-    handoff_id = next(e["value"] for b in packet["blocks"] if b["type"] == "actions"
-                      for e in b["elements"])
+    handoff_id = next(
+        e["value"] for b in packet["blocks"] if b["type"] == "actions" for e in b["elements"]
+    )
 
     # While queued the bot says nothing, whatever the customer writes.
     assert stack.send(customer, "hello? anyone there?") == []
@@ -111,31 +119,58 @@ def test_handoff_round_trip(handoff_stack: RunningStack, slack: MockSlack) -> No
     # Claim.
     r = interaction(handoff_url, button("U_ANA", "handoff_claim", handoff_id, packet["ts"]))
     assert r.status_code == 200
-    wait(lambda: "Ana from support (human) joined the chat." in bot_texts(
-        stack.tracker(customer)))
+    wait(lambda: "Ana from support (human) joined the chat." in bot_texts(stack.tracker(customer)))
 
     # The agent's thread reply reaches the customer's conversation.
-    event(handoff_url, {"type": "message", "channel": CHANNEL, "user": "U_ANA",
-                        "text": "Hi Maria, I'm checking order *1234* now.",
-                        "ts": f"{time.time():.6f}", "thread_ts": packet["ts"]})
-    wait(lambda: "Hi Maria, I'm checking order **1234** now." in bot_texts(
-        stack.tracker(customer)))
+    event(
+        handoff_url,
+        {
+            "type": "message",
+            "channel": CHANNEL,
+            "user": "U_ANA",
+            "text": "Hi Maria, I'm checking order *1234* now.",
+            "ts": f"{time.time():.6f}",
+            "thread_ts": packet["ts"],
+        },
+    )
+    wait(lambda: "Hi Maria, I'm checking order **1234** now." in bot_texts(stack.tracker(customer)))
 
     # The customer's answer reaches the thread, in order, and the bot stays quiet.
     assert stack.send(customer, "thanks <!channel>, it was due Monday") == []
-    thread = wait(lambda: [m["text"] for m in slack.thread(CHANNEL, packet["ts"])
-                           if m["text"].startswith("*Customer:*")] or None)
-    thread = wait(lambda: len(customer_lines := [
-        m["text"] for m in slack.thread(CHANNEL, packet["ts"])
-        if m["text"].startswith("*Customer:*")]) >= 2 and customer_lines)
-    assert thread == ["*Customer:* hello? anyone there?",
-                      "*Customer:* thanks &lt;!channel&gt;, it was due Monday"]
+    thread = wait(
+        lambda: (
+            [
+                m["text"]
+                for m in slack.thread(CHANNEL, packet["ts"])
+                if m["text"].startswith("*Customer:*")
+            ]
+            or None
+        )
+    )
+    thread = wait(
+        lambda: (
+            len(
+                customer_lines := [
+                    m["text"]
+                    for m in slack.thread(CHANNEL, packet["ts"])
+                    if m["text"].startswith("*Customer:*")
+                ]
+            )
+            >= 2
+            and customer_lines
+        )
+    )
+    assert thread == [
+        "*Customer:* hello? anyone there?",
+        "*Customer:* thanks &lt;!channel&gt;, it was due Monday",
+    ]
 
     # Resolve and hand back.
     interaction(handoff_url, button("U_ANA", "handoff_resolve", handoff_id, packet["ts"]))
     wait(lambda: slack.views)
-    r = interaction(handoff_url, resolve_submission("U_ANA", int(handoff_id), "resolved",
-                                                    note="reshipped"))
+    r = interaction(
+        handoff_url, resolve_submission("U_ANA", int(handoff_id), "resolved", note="reshipped")
+    )
     assert r.status_code == 200
     wait(lambda: AI_BACK_NOTICE in bot_texts(stack.tracker(customer)))
     assert stack.tracker(customer)["paused"] is False
@@ -143,17 +178,30 @@ def test_handoff_round_trip(handoff_stack: RunningStack, slack: MockSlack) -> No
 
     db = Database(f"sqlite:///{stack.state_dir / 'handoff.db'}")
     try:
-        row = wait(lambda: next((r for r in ledger_rows(db)
-                                 if r["conversation_id"] == customer), None))
+        row = wait(
+            lambda: next((r for r in ledger_rows(db) if r["conversation_id"] == customer), None)
+        )
     finally:
         db.dispose()
     assert row["outcome"] == "resolved_by_human"
     assert row["trigger"] == "explicit_request" and row["agent"] == "Ana"
-    for field in ("started_at", "first_bot_response_at", "handoff_at", "claimed_at",
-                  "first_agent_reply_at", "resolved_at"):
+    for field in (
+        "started_at",
+        "first_bot_response_at",
+        "handoff_at",
+        "claimed_at",
+        "first_agent_reply_at",
+        "resolved_at",
+    ):
         assert row[field], field
-    assert (row["started_at"] <= row["first_bot_response_at"] <= row["handoff_at"]
-            <= row["claimed_at"] <= row["first_agent_reply_at"] <= row["resolved_at"])
+    assert (
+        row["started_at"]
+        <= row["first_bot_response_at"]
+        <= row["handoff_at"]
+        <= row["claimed_at"]
+        <= row["first_agent_reply_at"]
+        <= row["resolved_at"]
+    )
     assert len([m for m in slack.top_level(CHANNEL) if m["ts"] == packet["ts"]]) == 1
 
 
@@ -170,8 +218,9 @@ def test_sensitive_topic_hands_off_without_being_asked(
     assert handoff_stack.tracker(customer)["paused"] is True
     db = Database(f"sqlite:///{handoff_stack.state_dir / 'handoff.db'}")
     try:
-        row = wait(lambda: next((r for r in ledger_rows(db)
-                                 if r["conversation_id"] == customer), None))
+        row = wait(
+            lambda: next((r for r in ledger_rows(db) if r["conversation_id"] == customer), None)
+        )
     finally:
         db.dispose()
     assert row["trigger"] == "sensitive_topic" and row["state"] == "queued"

@@ -22,6 +22,8 @@ def register(app: App, service: HandoffService) -> None:
             service.claim(handoff_id, user_id, display_name(client, user_id))
         except HandoffError as exc:
             client.chat_postEphemeral(
-                channel=body["channel"]["id"], user=user_id, text=f"Sorry, {exc}",
+                channel=body["channel"]["id"],
+                user=user_id,
+                text=f"Sorry, {exc}",
                 thread_ts=body.get("message", {}).get("ts"),
             )

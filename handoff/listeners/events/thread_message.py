@@ -36,7 +36,9 @@ def register(app: App, service: HandoffService) -> None:
         if h.state == AGENT and h.agent_id == user_id:
             try:
                 service.agent_reply(
-                    h.id, user_id, to_customer_text(text, mentioned_names(client, text)),
+                    h.id,
+                    user_id,
+                    to_customer_text(text, mentioned_names(client, text)),
                     source_key=f"slack:{event['channel']}:{event['ts']}",
                 )
             except HandoffError as exc:

@@ -23,8 +23,12 @@ def register(app: App, service: HandoffService) -> None:
         user_id = body["user"]["id"]
         try:
             service.resolve(
-                int(view["private_metadata"]), user_id, outcome, note=note,
-                hand_back=after != "close", agent_name=display_name(client, user_id),
+                int(view["private_metadata"]),
+                user_id,
+                outcome,
+                note=note,
+                hand_back=after != "close",
+                agent_name=display_name(client, user_id),
             )
         except HandoffError as exc:
             ack(response_action="errors", errors={"outcome": str(exc)})

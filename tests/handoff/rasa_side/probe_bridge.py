@@ -21,7 +21,9 @@ domain = Domain.load(str(ROOT / "domain.yml"))
 with tempfile.TemporaryDirectory() as tmp:
     storage = LocalModelStorage(Path(tmp))
     policy = HandoffTriggerPolicy.create(
-        HandoffTriggerPolicy.get_default_config(), storage, Resource("handoff_trigger"),
+        HandoffTriggerPolicy.get_default_config(),
+        storage,
+        Resource("handoff_trigger"),
         ExecutionContext(GraphSchema({}), "probe"),
     )
     policy.train([], domain)
@@ -29,8 +31,7 @@ with tempfile.TemporaryDirectory() as tmp:
     for name in sys.argv[1:]:
         snap = json.loads(Path(name).read_text())
         events = [Event.from_parameters(e) for e in snap["events"]]
-        tracker = DialogueStateTracker.from_events(snap["sender_id"], events,
-                                                   domain.slots)
+        tracker = DialogueStateTracker.from_events(snap["sender_id"], events, domain.slots)
         pred = policy.predict_action_probabilities(tracker, domain)
         best = max(range(len(pred.probabilities)), key=pred.probabilities.__getitem__)
         out[Path(name).name] = {
