@@ -235,8 +235,11 @@ def tune_threshold(preds: list[dict[str, Any]], min_accuracy: float | None = Non
     if min_accuracy is not None:
         kept = [(t, acc, rec) for t, acc, rec in points if acc >= min_accuracy - 1e-9]
         if kept:
-            # Highest recall; among equals the lowest threshold (least in-scope lost).
-            return max(kept, key=lambda p: (p[2], -p[0]))[0]
+            # Highest recall; when a range of thresholds gives it, the middle of the range
+            # (val cannot tell them apart, and the middle is furthest from both edges).
+            best_rec = max(rec for _, _, rec in kept)
+            ties = [t for t, _, rec in kept if rec >= best_rec - 1e-9]
+            return (min(ties) + max(ties)) / 2
     best, best_score = 0.0, -1.0
     for t, acc, rec in points:
         if acc + rec > best_score + 1e-9:
