@@ -39,6 +39,7 @@ SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{32,128}$")
 MAX_MESSAGES = 300
 MAX_COMMENT = 1000
 HANDOFF_META = "parley_handoff"
+NOTICE_KINDS = ("queued", "joined", "handback", "closed")
 GOODBYE_ACTIONS = frozenset({"utter_goodbye"})
 
 
@@ -146,6 +147,8 @@ def history_from_tracker(tracker: Mapping[str, Any]) -> dict[str, Any]:
                 if role == "agent":
                     agent, agent_spoke = str(handoff["agent"]), True
                 elif paused:
+                    if handoff.get("kind") == "joined" and handoff.get("name"):
+                        agent = str(handoff["name"])
                     # Joined notice first; a notice after the agent spoke (or a second one)
                     # while still paused means the chat was closed without handing back.
                     if agent_spoke or notices_in_pause or handoff.get("kind") == "closed":
@@ -167,6 +170,8 @@ def history_from_tracker(tracker: Mapping[str, Any]) -> dict[str, Any]:
                 item: dict[str, Any] = {"role": role, "text": part, "ts": ts}
                 if role == "agent":
                     item["agent"] = str(handoff.get("agent")) if handoff else ""
+                elif role == "notice" and handoff and handoff.get("kind") in NOTICE_KINDS:
+                    item["kind"] = handoff["kind"]
                 if i == len(parts) - 1:
                     if sources:
                         item["sources"] = sources

@@ -31,8 +31,13 @@ def agent(text: str, ts: float, name: str = "Ana") -> dict[str, Any]:
     return bot(text, ts, parley_handoff={"key": f"k{ts}", "agent": name})
 
 
-def notice(text: str, ts: float) -> dict[str, Any]:
-    return bot(text, ts, parley_handoff={"key": f"n{ts}", "agent": ""})
+def notice(text: str, ts: float, kind: str = "", name: str = "") -> dict[str, Any]:
+    marker: dict[str, Any] = {"key": f"n{ts}", "agent": ""}
+    if kind:
+        marker["kind"] = kind
+    if name:
+        marker["name"] = name
+    return bot(text, ts, parley_handoff=marker)
 
 
 def test_user_and_bot_messages_split_like_the_socket_channel() -> None:
@@ -106,6 +111,21 @@ def test_handoff_states_agent_badge_and_hand_back_survey() -> None:
     assert h["survey"] == "handback:5"
     # The customer carried on chatting: no survey until the next ending.
     assert history_from_tracker({"events": [*events, user("thanks", 6)]})["survey"] is None
+
+
+def test_notices_keep_their_kind_and_the_joined_agent_shows_at_once() -> None:
+    events = [
+        user("person please", 1),
+        notice("You're in the queue.", 2, kind="queued"),
+        {"event": "pause", "timestamp": 2.5},
+        notice("Ana from support (human) joined the chat.", 3, kind="joined", name="Ana"),
+    ]
+    h = history_from_tracker({"events": events})
+    # The agent has not written yet, but the customer already knows who joined.
+    assert h["handoff"] == {"state": "agent", "agent": "Ana"}
+    assert [m.get("kind") for m in h["messages"]] == [None, "queued", "joined"]
+    spoofed = [notice("x", 1, kind="<img src=x onerror=alert(1)>")]
+    assert "kind" not in history_from_tracker({"events": spoofed})["messages"][0]
 
 
 def test_closed_by_the_agent_without_hand_back() -> None:

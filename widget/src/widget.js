@@ -321,6 +321,7 @@ export class Widget {
       role: ["user", "bot", "agent", "notice"].includes(m.role) ? m.role : "bot",
       text: String(m.text ?? ""),
       agent: m.agent ? String(m.agent) : "",
+      kind: m.role === "notice" && m.kind ? String(m.kind) : "",
       sources: Array.isArray(m.sources) ? m.sources : [],
       ts: typeof m.ts === "number" ? m.ts : null,
     };
