@@ -12,22 +12,24 @@ contains the question's topic words:
 The weights are chosen on the calibration split of the answer-quality set
 (bench/knowledge_answer_quality.py); the abstention threshold applies to this score.
 
-Title vectors, tags and every passage's words are kept in memory and updated incrementally
-when the manifest moves on, so a search makes one vector-store query (the passages).
+Title vectors, tags and every passage's words are kept in memory, so a search makes at most
+one vector-store query (the passages). When the manifest moves on, only the changed files'
+records are read and a new catalogue is swapped in; a search keeps the one it started with.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
 
-from knowledge.store import Manifest
+from knowledge.store import LiveSet, Manifest
 from knowledge.text import terms
 
 # Share of the article score that comes from the lexical coverage of the quoted passage.
@@ -73,6 +75,13 @@ class ArticleHit:
         }
 
 
+# Replaced records (old versions) kept before a refresh compacts the catalogue: more than half
+# the live ones plus this many. Rebuilding then costs O(n) once per O(n) changed records.
+COMPACT_SLACK = 1_000
+# Word-count changes a catalogue carries on top of the shared counts before they are merged.
+DF_MERGE = 2_000
+
+
 @dataclass(frozen=True)
 class _Title:
     path: str
@@ -86,94 +95,266 @@ class _Chunk:
     path: str
     heading: str
     text: str
+    words: frozenset[str]
 
 
-class _Catalogue:
-    """What the live index holds, in memory: title vectors and the words of every record.
+_Record = _Title | _Chunk
 
-    While the index has at most `limit` records, the passage vectors are kept too and a
-    search is one matrix product; above it, passages are searched in the vector store.
+
+class _Rows:
+    """Unit vectors by record id, in a matrix that is only appended to.
+
+    A catalogue reads rows [0, n) as they were when it was made. Later rows are written past
+    its end, and a full buffer is copied into a larger one that only newer catalogues use,
+    so a row a reader can see never changes; growth is amortised O(1) per row.
     """
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.words: dict[str, frozenset[str]] = {}  # record id -> its words (heading included)
-        self.titles: dict[str, _Title] = {}  # title-record id -> article
-        self.chunks: dict[str, _Chunk] = {}  # passage id -> passage
-        self.vecs: dict[str, np.ndarray] = {}  # unit vectors: titles always, passages if kept
-        self.df: Counter[str] = Counter()  # in how many records each word occurs
-        self.paths: list[str] = []  # row i of `matrix` is the title vector of paths[i]
-        self.rows: dict[str, int] = {}
-        self.matrix = np.zeros((0, 1), dtype=np.float32)
-        self.by_path: dict[str, _Title] = {}
-        self.chunk_ids: list[str] = []  # row i of `chunk_matrix` is passage chunk_ids[i]
-        self.chunk_matrix: np.ndarray | None = None  # None: search passages in the store
-        self.chunk_rows_by_path: dict[str, list[int]] = {}
+    def __init__(self) -> None:
+        self.ids: list[str] = []  # row -> record id
+        self.row: dict[str, int] = {}
+        self.buf = np.zeros((0, 1), dtype=np.float32)
 
-    def copy(self) -> _Catalogue:
-        new = _Catalogue(self.limit)
-        new.words, new.titles, new.chunks = dict(self.words), dict(self.titles), dict(self.chunks)
-        new.vecs, new.df = dict(self.vecs), Counter(self.df)
-        return new
+    def add(self, cid: str, vec: np.ndarray) -> None:
+        n = len(self.ids)
+        if n == len(self.buf):
+            grown = np.zeros((max(64, 2 * n), len(vec)), dtype=np.float32)
+            grown[:n] = self.buf[:n]
+            self.buf = grown
+        self.buf[n] = vec
+        self.row[cid] = n
+        self.ids.append(cid)
 
-    def update(self, store: Chroma, live: set[str]) -> None:
-        keep = len(live) <= self.limit
-        for cid in [cid for cid in self.words if cid not in live]:
-            self.df.subtract(self.words.pop(cid))
-            self.titles.pop(cid, None)
-            self.chunks.pop(cid, None)
-            self.vecs.pop(cid, None)
-        if not keep:
-            self.vecs = {cid: self.vecs[cid] for cid in self.titles}
-        new = [cid for cid in live if cid not in self.words or (keep and cid not in self.vecs)]
-        for start in range(0, len(new), _FETCH):
+    def vector(self, cid: str) -> np.ndarray | None:
+        row = self.row.get(cid)
+        return None if row is None else self.buf[row]
+
+    def matrix(self) -> np.ndarray:
+        return self.buf[: len(self.ids)]
+
+
+class _Memory:
+    """Records and vectors by id, shared by successive catalogues.
+
+    Ids are content-addressed, so an entry never changes: entries are only added, and those
+    of replaced versions are dropped by building a new memory (compaction), never deleted
+    from one a reader may still use.
+    """
+
+    def __init__(self, keep: bool) -> None:
+        self.keep = keep  # passage vectors too (the index is small enough)
+        self.records: dict[str, _Record] = {}
+        self.titles = _Rows()
+        self.passages: _Rows | None = _Rows() if keep else None
+
+    def vector(self, cid: str) -> np.ndarray | None:
+        rows = self.titles if isinstance(self.records.get(cid), _Title) else self.passages
+        return rows.vector(cid) if rows is not None else None
+
+    def load(self, store: Chroma, ids: list[str], source: _Memory | None) -> None:
+        """Make these records known: copied from `source` when it has them, else fetched."""
+        fetch = []
+        for cid in ids:
+            if cid in self.records:
+                continue
+            rec = source.records.get(cid) if source else None
+            vec = source.vector(cid) if source and rec else None
+            if rec is None or (vec is None and (self.keep or isinstance(rec, _Title))):
+                fetch.append(cid)
+            else:
+                self._put(cid, rec, vec)
+        for start in range(0, len(fetch), _FETCH):
             got = store.get(
-                ids=new[start : start + _FETCH], include=["documents", "metadatas", "embeddings"]
+                ids=fetch[start : start + _FETCH],
+                include=["documents", "metadatas", "embeddings"],
             )
             for cid, doc, meta, emb in zip(
                 got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=False
             ):
-                meta = meta or {}
-                path, heading, body = (
-                    str(meta["path"]),
-                    str(meta.get("heading", "")),
-                    _body(doc or ""),
+                v = np.asarray(emb, dtype=np.float32)
+                self._put(
+                    cid, _record(meta or {}, doc or ""), v / max(float(np.linalg.norm(v)), 1e-9)
                 )
-                if cid not in self.words:
-                    self.words[cid] = terms(f"{heading} {body}")
-                    self.df.update(self.words[cid])
-                if meta.get("kind") == "title":
-                    title = _Title(path, str(meta["title"]), str(meta["url"]), self.words[cid])
-                    self.titles[cid] = title
-                else:
-                    self.chunks[cid] = _Chunk(path, heading, body)
-                if keep or meta.get("kind") == "title":
-                    v = np.asarray(emb, dtype=np.float32)
-                    self.vecs[cid] = v / max(float(np.linalg.norm(v)), 1e-9)
-        self.df = +self.df  # drop zero counts
-        self._index(keep)
 
-    def _index(self, keep: bool) -> None:
-        ids = list(self.titles)
-        self.paths = [self.titles[i].path for i in ids]
-        self.rows = {path: row for row, path in enumerate(self.paths)}
-        self.by_path = {t.path: t for t in self.titles.values()}
-        self.matrix = _stack([self.vecs[i] for i in ids])
-        self.chunk_matrix, self.chunk_ids, self.chunk_rows_by_path = None, [], {}
-        if keep:
-            self.chunk_ids = list(self.chunks)
-            self.chunk_matrix = _stack([self.vecs[i] for i in self.chunk_ids])
-            for row, cid in enumerate(self.chunk_ids):
-                self.chunk_rows_by_path.setdefault(self.chunks[cid].path, []).append(row)
+    def _put(self, cid: str, rec: _Record, vec: np.ndarray | None) -> None:
+        if isinstance(rec, _Title):
+            assert vec is not None
+            self.titles.add(cid, vec)
+        elif self.passages is not None:
+            assert vec is not None
+            self.passages.add(cid, vec)
+        self.records[cid] = rec  # last: a known record always has its vector
+
+
+def _record(meta: Mapping[str, Any], doc: str) -> _Record:
+    path, heading, body = str(meta["path"]), str(meta.get("heading", "")), _body(doc)
+    words = terms(f"{heading} {body}")
+    if meta.get("kind") == "title":
+        return _Title(path, str(meta["title"]), str(meta["url"]), words)
+    return _Chunk(path, heading, body, words)
+
+
+class _Counts:
+    """In how many live records each word occurs: counts shared between catalogues plus this
+    catalogue's changes, merged into new shared counts once the changes grow."""
+
+    def __init__(self, base: dict[str, int], delta: dict[str, int]) -> None:
+        self.base, self.delta = base, delta
+
+    def get(self, word: str, default: int = 0) -> int:
+        return self.base.get(word, 0) + self.delta.get(word, 0) or default
+
+    def __getitem__(self, word: str) -> int:
+        return self.get(word)
+
+    def __contains__(self, word: object) -> bool:
+        return isinstance(word, str) and self.get(word) > 0
+
+    def moved(self, gone: list[frozenset[str]], added: list[frozenset[str]]) -> _Counts:
+        delta = dict(self.delta)
+        for words, step in [(w, -1) for w in gone] + [(w, 1) for w in added]:
+            for word in words:
+                delta[word] = delta.get(word, 0) + step
+        for word in {w for words in gone + added for w in words}:
+            if delta[word] == 0:
+                del delta[word]
+        if len(delta) <= DF_MERGE:
+            return _Counts(self.base, delta)
+        base = dict(self.base)
+        for word, step in delta.items():
+            base[word] = base.get(word, 0) + step
+            if base[word] == 0:
+                del base[word]
+        return _Counts(base, {})
+
+
+_NOTHING = LiveSet(-1, {}, {}, set())
+
+
+class _Catalogue:
+    """What one generation of the index serves, in memory; never changed once made.
+
+    Title vectors (and passage vectors while the index has at most `limit` records) are rows
+    of matrices shared with the catalogues before and after it; rows of versions this one does
+    not serve are skipped by id. The next catalogue is made from the files that changed.
+    """
+
+    def __init__(
+        self, memory: _Memory, live: LiveSet, count: int, passages: int, df: _Counts
+    ) -> None:
+        self.memory, self.live, self.df = memory, live, df
+        self.count = count  # live records known (those the store returned)
+        self.passages = passages  # of which passages
+        self.matrix = memory.titles.matrix()
+        self.title_ids = memory.titles.ids  # appended to later: only rows < len(matrix) count
+        self.chunk_matrix = memory.passages.matrix() if memory.passages else None
+        self.passage_ids = memory.passages.ids if memory.passages else []
+
+    @classmethod
+    def build(
+        cls, store: Chroma, live: LiveSet, keep: bool, source: _Memory | None = None
+    ) -> _Catalogue:
+        """From scratch, reusing what `source` already holds."""
+        empty = cls(_Memory(keep), _NOTHING, 0, 0, _Counts({}, {}))
+        return empty.advance(store, live, live.chunks.keys(), source)
+
+    def advance(
+        self,
+        store: Chroma,
+        live: LiveSet,
+        changed: Iterable[str],
+        source: _Memory | None = None,
+    ) -> _Catalogue:
+        """The catalogue of `live`, given the paths whose chunks may differ from this one's."""
+        gone, added = [], []
+        for path in set(changed):
+            before, after = self.live.chunks.get(path, ()), live.chunks.get(path, ())
+            gone += [cid for cid in before if cid not in after]
+            added += [cid for cid in after if cid not in before]
+        records = self.memory.records
+        self.memory.load(store, added, source)
+        old = [records[cid] for cid in gone if cid in records]
+        new = [records[cid] for cid in added if cid in records]
+        passages = self.passages + _passages(new) - _passages(old)
+        count = self.count + len(new) - len(old)
+        df = self.df.moved([r.words for r in old], [r.words for r in new])
+        return _Catalogue(self.memory, live, count, passages, df)
+
+    def worn(self) -> bool:
+        """Too many replaced records kept: time to compact."""
+        return len(self.memory.records) - self.count > self.count // 2 + COMPACT_SLACK
+
+    def title(self, path: str) -> tuple[int, _Title] | None:
+        """The article's title record and its row in `matrix`."""
+        for cid in self.live.chunks.get(path, ()):
+            rec = self.memory.records.get(cid)
+            if isinstance(rec, _Title):
+                return self.memory.titles.row[cid], rec
+        return None
+
+    def top_titles(self, sims: np.ndarray, k: int) -> list[_Title]:
+        found: list[_Title] = []
+        for row in np.argsort(-sims):
+            cid = self.title_ids[int(row)]
+            if cid in self.live.ids:
+                rec = self.memory.records[cid]
+                assert isinstance(rec, _Title)
+                found.append(rec)
+                if len(found) == k:
+                    break
+        return found
+
+    def top_passages(self, sims: np.ndarray, n: int) -> list[int]:
+        """Rows of the n live passages most similar (sims: over every row of chunk_matrix)."""
+        m = n + len(sims) - self.passages  # enough to hold n live ones among replaced rows
+        top = np.argpartition(-sims, m)[:m] if len(sims) > m else np.arange(len(sims))
+        rows = [int(r) for r in top if self.passage_ids[int(r)] in self.live.ids]
+        return sorted(rows, key=lambda r: -sims[r])[:n] if len(rows) > n else rows
+
+    def passage_rows(self, path: str) -> list[int]:
+        assert self.memory.passages is not None
+        where = self.memory.passages.row
+        return [where[cid] for cid in self.live.chunks.get(path, ()) if cid in where]
+
+    def words(self, cid: str) -> frozenset[str] | None:
+        rec = self.memory.records.get(cid)
+        return rec.words if rec else None
 
     def weight(self, word: str) -> float:
         """Rarer words say more about the topic; words the knowledge base lacks say most."""
-        n = len(self.words)
-        return math.log(1.0 + (n + 1) / (self.df.get(word, 0) + 1))
+        return math.log(1.0 + (self.count + 1) / (self.df.get(word, 0) + 1))
+
+    # Whole-catalogue views, for tests and inspection only (they walk every record).
+    @property
+    def paths(self) -> list[str]:
+        return [
+            self.memory.records[c].path
+            for c in self.title_ids[: len(self.matrix)]
+            if c in self.live.ids
+        ]
+
+    @property
+    def chunks(self) -> dict[str, _Chunk]:
+        return {
+            cid: rec
+            for cid in self.live.ids
+            if isinstance(rec := self.memory.records.get(cid), _Chunk)
+        }
+
+    @property
+    def chunk_ids(self) -> list[str]:
+        n = 0 if self.chunk_matrix is None else len(self.chunk_matrix)
+        return [cid for cid in self.passage_ids[:n] if cid in self.live.ids]
 
 
-def _stack(vectors: list[np.ndarray]) -> np.ndarray:
-    return np.stack(vectors) if vectors else np.zeros((0, 1), dtype=np.float32)
+def _passages(records: list[_Record]) -> int:
+    return sum(isinstance(r, _Chunk) for r in records)
+
+
+def _changed_paths(old: LiveSet, new: LiveSet) -> set[str]:
+    """Paths whose chunk ids differ: the fallback when the manifest cannot name them."""
+    return {
+        p for p in old.chunks.keys() | new.chunks.keys() if old.chunks.get(p) != new.chunks.get(p)
+    }
 
 
 class Retriever:
@@ -195,73 +376,90 @@ class Retriever:
         self.lexical_weight = lexical_weight
         self.passage_lexical_weight = passage_lexical_weight
         self.k = k
+        self.memory_limit = memory_limit
         self._lock = threading.Lock()
         self._refreshing = threading.Lock()
         self._generation = -1
         self._versions: dict[str, str] = {}
         self._live: set[str] = set()
-        self._catalogue = _Catalogue(memory_limit)
+        self._catalogue = _Catalogue(_Memory(True), _NOTHING, 0, 0, _Counts({}, {}))
 
     def refresh(self) -> bool:
-        """Reload the live-version map if the manifest moved on. Cheap when nothing changed."""
+        """Move on to the manifest's live set if it changed. Cheap when nothing changed, and
+        otherwise costs what the changed files hold, not what the index holds."""
         gen = self.manifest.generation()
         if gen == self._generation:
             return False
         with self._refreshing:
-            gen = self.manifest.generation()
-            if gen == self._generation:
+            live = self.manifest.live_set()
+            if live.generation == self._generation:
                 return False
-            versions, live_ids = self.manifest.live()
             # Searches keep reading the old catalogue until the new one is complete.
-            fresh = self._catalogue.copy()
-            fresh.update(self.store, live_ids)
+            fresh = self._next(live)
             with self._lock:
-                self._versions, self._live, self._generation = versions, live_ids, gen
-                self._catalogue = fresh
+                self._versions, self._live = live.versions, live.ids
+                self._generation, self._catalogue = live.generation, fresh
         return True
+
+    def _next(self, live: LiveSet) -> _Catalogue:
+        cat = self._catalogue
+        keep = len(live.ids) <= self.memory_limit
+        if cat.live.generation < 0 or keep != cat.memory.keep:
+            return self._rebuild(live, keep)
+        named = self.manifest.changes_since(cat.live.generation)
+        # None: another process moved the manifest, which cannot say what changed.
+        changed = _changed_paths(cat.live, live) if named is None else named
+        fresh = cat.advance(self.store, live, changed)
+        return self._rebuild(live, keep) if fresh.worn() else fresh
+
+    def _rebuild(self, live: LiveSet, keep: bool) -> _Catalogue:
+        """Every record again, copied from memory where it is there (fetched otherwise)."""
+        return _Catalogue.build(self.store, live, keep, self._catalogue.memory)
 
     @property
     def article_count(self) -> int:
         return len(self._versions)
 
-    def _fill_passages(
-        self, hit: ArticleHit, q: np.ndarray, live: set[str], cat: _Catalogue
-    ) -> None:
+    def _fill_passages(self, hit: ArticleHit, q: np.ndarray, cat: _Catalogue) -> None:
         """Passages of an article that reached the top through its title only."""
         if cat.chunk_matrix is not None:
-            rows = cat.chunk_rows_by_path.get(hit.path, [])
+            rows = cat.passage_rows(hit.path)
             sims = cat.chunk_matrix[rows] @ q if rows else []
             for row, sim in zip(rows, sims, strict=True):
-                cid = cat.chunk_ids[row]
-                c = cat.chunks[cid]
-                hit.passages.append(Passage(cid, c.text, c.heading, float(sim)))
+                hit.passages.append(self._passage(cat, row, float(sim)))
             return
+        # Its live chunk ids come from the manifest: a read by id, not a filtered scan.
         got = self.store.get(
-            where={"$and": [{"path": hit.path}, {"kind": "chunk"}]},
+            ids=list(cat.live.chunks.get(hit.path, ())),
             include=["documents", "metadatas", "embeddings"],
         )
         for cid, doc, meta, emb in zip(
             got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=False
         ):
-            if cid not in live or doc is None:
+            if cid not in cat.live.ids or doc is None or (meta or {}).get("kind") != "chunk":
                 continue
             e = np.asarray(emb, dtype=np.float32)
             sim = float(e @ q / max(float(np.linalg.norm(e)), 1e-9))
             hit.passages.append(Passage(cid, _body(doc), str(meta.get("heading", "")), sim))
 
+    @staticmethod
+    def _passage(cat: _Catalogue, row: int, sim: float) -> Passage:
+        cid = cat.passage_ids[row]
+        c = cat.memory.records[cid]
+        assert isinstance(c, _Chunk)
+        return Passage(cid, c.text, c.heading, sim)
+
     def _passages(
-        self, vec: list[float], q: np.ndarray, live: set[str], cat: _Catalogue
+        self, vec: list[float], q: np.ndarray, cat: _Catalogue
     ) -> list[tuple[str, Passage]]:
         """The 2k passages nearest the question, as (article path, passage)."""
         n = self.k * 2
         if cat.chunk_matrix is not None:
             sims = cat.chunk_matrix @ q
-            top = np.argpartition(-sims, n)[:n] if len(sims) > n else np.arange(len(sims))
             found = []
-            for row in top:
-                cid = cat.chunk_ids[int(row)]
-                c = cat.chunks[cid]
-                found.append((c.path, Passage(cid, c.text, c.heading, float(sims[int(row)]))))
+            for row in cat.top_passages(sims, n):
+                p = self._passage(cat, row, float(sims[row]))
+                found.append((cat.memory.records[p.id].path, p))
             return found
         chunks = self.store.similarity_search_by_vector_with_relevance_scores(
             vec, k=n, filter={"kind": "chunk"}
@@ -278,7 +476,7 @@ class Retriever:
                 ),
             )
             for doc, dist in chunks
-            if doc.id in live  # a chunk the manifest no longer (or not yet) serves
+            if doc.id in cat.live.ids  # a chunk the manifest no longer (or not yet) serves
         ]
 
     def search(
@@ -289,22 +487,28 @@ class Retriever:
         # Otherwise the owner refreshes after each completed index run, so a search never
         # sees a half-applied update.
         with self._lock:
-            versions, live, cat = self._versions, self._live, self._catalogue
+            cat = self._catalogue
+        return self._search(cat, question, top, vector)
+
+    def _search(
+        self, cat: _Catalogue, question: str, top: int, vector: list[float] | None
+    ) -> list[ArticleHit]:
+        versions = cat.live.versions
         if not versions or not question.strip():
             return []
         vec = vector if vector is not None else self.embeddings.embed_query(question)
         q = np.asarray(vec, dtype=np.float32)
         q = q / max(float(np.linalg.norm(q)), 1e-9)
         hits: dict[str, ArticleHit] = {}
-        title_sims = cat.matrix @ q if len(cat.paths) else np.zeros(0, dtype=np.float32)
-        for i in np.argsort(-title_sims)[: self.k]:
-            path = cat.paths[int(i)]
-            hits[path] = self._hit(cat.by_path[path], versions)
-        for path, passage in self._passages(vec, q, live, cat):
+        title_sims = cat.matrix @ q if len(cat.matrix) else np.zeros(0, dtype=np.float32)
+        for title in cat.top_titles(title_sims, self.k):
+            hits[title.path] = self._hit(title, versions)
+        for path, passage in self._passages(vec, q, cat):
             if path not in hits:
-                if path not in cat.by_path:
+                found = cat.title(path)
+                if found is None:
                     continue
-                hits[path] = self._hit(cat.by_path[path], versions)
+                hits[path] = self._hit(found[1], versions)
             hits[path].passages.append(passage)
         chunk_sims = [p.similarity for h in hits.values() for p in h.passages]
         chunk_floor = min(chunk_sims, default=0.0)  # an upper bound for articles without any
@@ -314,11 +518,13 @@ class Retriever:
         w, lam = self.title_weight, self.lexical_weight
         for hit in hits.values():
             if not hit.passages:
-                self._fill_passages(hit, q, live, cat)
-            title_words = cat.by_path[hit.path].words
+                self._fill_passages(hit, q, cat)
+            found = cat.title(hit.path)
+            assert found is not None
+            row, title = found
             for p in hit.passages:
                 # The passage's own words pick it among its article's passages...
-                words = cat.words.get(p.id) or terms(f"{p.heading} {p.text}")
+                words = cat.words(p.id) or terms(f"{p.heading} {p.text}")
                 p.coverage = _share(qwords & words, weights, total)
                 # Headings are written as the questions customers ask: a match there counts
                 # twice.
@@ -327,14 +533,14 @@ class Retriever:
                     p.coverage + in_heading
                 )
             hit.passages.sort(key=lambda p: -p.rank_score)
-            hit.title_similarity = float(title_sims[cat.rows[hit.path]])
+            hit.title_similarity = float(title_sims[row])
             hit.passage_similarity = max((p.similarity for p in hit.passages), default=chunk_floor)
             hit.dense_score = w * hit.title_similarity + (1 - w) * hit.passage_similarity
             # ...and with the title and tags they say whether the answer is about the question.
             if hit.passages:
                 best = hit.passages[0]
-                words = cat.words.get(best.id) or terms(f"{best.heading} {best.text}")
-                hit.coverage = _share(qwords & (words | title_words), weights, total)
+                words = cat.words(best.id) or terms(f"{best.heading} {best.text}")
+                hit.coverage = _share(qwords & (words | title.words), weights, total)
             hit.score = (1 - lam) * hit.dense_score + lam * hit.coverage
         ranked = sorted(hits.values(), key=lambda h: -h.score)
         return ranked[:top]

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from knowledge import indexer as indexer_module
+from knowledge import retriever as retriever_module
+from knowledge.retriever import MEMORY_LIMIT, ArticleHit, Retriever
 from knowledge.store import FileEntry, Manifest
 from tests.knowledge.conftest import article
 
@@ -92,3 +94,139 @@ def test_the_live_set_follows_own_commits_and_rereads_after_another_writer(
     assert mine.live() == ({"a.md": "v2", "c.md": "v1"}, {"a1", "a3", "c1"})
     mine.commit([], ["c.md"], [])
     assert other.live() == ({"a.md": "v2"}, {"a1", "a3"})
+
+
+QUESTIONS = ["how long is the warranty", "return window", "gift card validity", "lamp colour"]
+
+
+def filler(folder: Path, n: int) -> None:
+    for i in range(n):
+        body = f"## Colour {i}\n\nLamp model {i} comes in {i % 5} colours and {i * 3} sizes."
+        write(folder, f"lamp-{i:02d}.md", article(f"Lamp {i}", body))
+
+
+def summary(hits: list[ArticleHit]) -> list[tuple[str, str, float, list[str]]]:
+    return [(h.path, h.version, round(h.score, 5), [p.id for p in h.passages]) for h in hits]
+
+
+def from_scratch(svc, memory_limit: int) -> dict[str, list[tuple[str, str, float, list[str]]]]:
+    """What a retriever that reads the whole index now answers."""
+    fresh = Retriever(
+        svc.store,
+        svc.manifest,
+        svc.embeddings,
+        svc.settings.title_weight,
+        memory_limit=memory_limit,
+    )
+    return {q: summary(fresh.search(q)) for q in QUESTIONS}
+
+
+def answers(retriever: Retriever) -> dict[str, list[tuple[str, str, float, list[str]]]]:
+    return {q: summary(retriever.search(q)) for q in QUESTIONS}
+
+
+def with_retriever(svc, memory_limit: int) -> None:
+    svc.retriever = Retriever(
+        svc.store,
+        svc.manifest,
+        svc.embeddings,
+        svc.settings.title_weight,
+        memory_limit=memory_limit,
+    )
+
+
+def spy_on_reads(monkeypatch: pytest.MonkeyPatch, store) -> list[str]:
+    """Ids the store is asked for; a filtered read (a scan of the collection) fails."""
+    asked: list[str] = []
+    real = store.get
+
+    def get(*args: object, **kwargs: object):
+        assert "where" not in kwargs and not args, f"a filtered store read: {kwargs}"
+        asked.extend(kwargs["ids"])  # type: ignore[arg-type]
+        return real(**kwargs)
+
+    monkeypatch.setattr(store, "get", get)
+    return asked
+
+
+@pytest.mark.parametrize("memory_limit", [MEMORY_LIMIT, 0], ids=["in-memory", "store"])
+def test_a_refresh_after_an_edit_reads_only_the_changed_files(
+    folder: Path, make_service, monkeypatch: pytest.MonkeyPatch, memory_limit: int
+) -> None:
+    filler(folder, 20)
+    svc = make_service(folder)
+    with_retriever(svc, memory_limit)
+    svc.sync()
+    before = answers(svc.retriever)
+    old = svc.retriever._catalogue
+    # Comparing every path or rebuilding the catalogue now fails the test, and the store may
+    # only be asked for the changed files' records, by id.
+    forbid(monkeypatch, retriever_module, "_changed_paths")
+    forbid(monkeypatch, retriever_module._Catalogue, "build")
+    asked = spy_on_reads(monkeypatch, svc.store)
+
+    write(folder, "warranty.md", article("Warranty", "## Length\n\nElectronics: 3-year warranty."))
+    svc.sync(only=["warranty.md"])
+    assert svc.retriever._catalogue is not old
+    assert set(asked) <= set(svc.manifest.live_set().chunks["warranty.md"])
+    [hit] = [h for h in svc.retriever.search("warranty length") if h.path == "warranty.md"]
+    assert "3-year" in hit.passages[0].text
+    # A search that took the old catalogue before the swap still sees the old index whole
+    # (passages read from the store are not: a local index deletes them after the switch).
+    for q, hits in before.items():
+        if old.chunk_matrix is not None:
+            assert summary(svc.retriever._search(old, q, 5, None)) == hits
+
+    asked.clear()
+    (folder / "gifts.md").unlink()
+    (folder / "returns.md").rename(folder / "returns-policy.md")
+    svc.sync(only=["gifts.md", "returns.md", "returns-policy.md"])
+    assert set(asked) <= set(svc.manifest.live_set().chunks["returns-policy.md"])
+    assert "gifts.md" not in {h.path for h in svc.retriever.search("gift card validity")}
+    [top, *_] = svc.retriever.search("return window")
+    assert top.path == "returns-policy.md" and "30 days" in top.passages[0].text
+    assert not {"gifts.md", "returns.md"} & {
+        h.path for q in QUESTIONS for h in svc.retriever.search(q)
+    }
+
+    monkeypatch.undo()
+    assert answers(svc.retriever) == from_scratch(svc, memory_limit)
+
+
+def test_compaction_and_another_writer_give_what_a_full_read_gives(
+    folder: Path, make_service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    filler(folder, 6)
+    svc = make_service(folder)
+    svc.sync()
+    # Compact as soon as replaced records outnumber half the live ones; merge word counts
+    # on every refresh.
+    monkeypatch.setattr(retriever_module, "COMPACT_SLACK", 0)
+    monkeypatch.setattr(retriever_module, "DF_MERGE", 0)
+    builds = 0
+    real_build = retriever_module._Catalogue.build
+
+    def build(*args: object, **kwargs: object) -> retriever_module._Catalogue:
+        nonlocal builds
+        builds += 1
+        return real_build(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(retriever_module._Catalogue, "build", build)
+    for round_ in range(4):
+        names = [f"lamp-{i:02d}.md" for i in range(6)]
+        for i, name in enumerate(names):
+            body = f"## Colour {i}\n\nLamp model {i} now comes in {i + round_} colours."
+            write(folder, name, article(f"Lamp {i}", body))
+        svc.sync(only=names)
+        assert answers(svc.retriever) == from_scratch(svc, MEMORY_LIMIT)
+    assert builds >= 1
+
+    # The CLI in another process indexes: this manifest cannot say what changed.
+    other = Manifest(svc.manifest.db_path)
+    write(folder, "gifts.md", article("Gift cards", "## Validity\n\nGift cards last 5 years."))
+    indexer_module.Indexer(folder, svc.store, other, svc.settings.index_dir).sync(only=["gifts.md"])
+    assert svc.manifest.changes_since(svc.retriever._generation) is None
+    assert svc.retriever.refresh()
+    [hit] = [h for h in svc.retriever.search("gift card validity") if h.path == "gifts.md"]
+    assert "5 years" in hit.passages[0].text
+    assert answers(svc.retriever) == from_scratch(svc, MEMORY_LIMIT)
