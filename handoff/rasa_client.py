@@ -121,6 +121,10 @@ class RasaClient:
         events.append(
             {"event": "bot", "text": text, "timestamp": now, "metadata": {HANDOFF_META: marker}}
         )
+        if resume:
+            # The bot listens afresh: without this its rules (greet -> utter_greet, ...) would
+            # not match the customer's next message, which follows no action_listen.
+            events.append({"event": "action", "name": "action_listen", "timestamp": now})
         return self.append_events(sender_id, events)
 
     def pause(self, sender_id: str) -> None:

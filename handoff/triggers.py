@@ -109,10 +109,11 @@ def _has_phrase(text: str, phrase: str) -> bool:
 
 
 def _session(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Events since the conversation (re)started."""
+    """Events since the conversation (re)started or was handed back to the bot: what the
+    customer said to a person is not held against the bot."""
     start = 0
     for i, e in enumerate(events):
-        if e.get("event") in ("session_started", "restart"):
+        if e.get("event") in ("session_started", "restart", "resume"):
             start = i + 1
     return events[start:]
 

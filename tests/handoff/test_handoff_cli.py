@@ -66,7 +66,9 @@ def test_console_claim_reply_handback(
         "Hello, Ana here",
         AI_BACK_NOTICE,
     ]
-    assert [e["event"] for e in rasa.events("cust-cli")][-2:] == ["resume", "bot"]
+    # The bot listens afresh after the hand back, so its rules match the next message.
+    assert [e["event"] for e in rasa.events("cust-cli")][-3:] == ["resume", "bot", "action"]
+    assert rasa.events("cust-cli")[-1]["name"] == "action_listen"
     # Notices are marked for the widget; the agent's own message names its author.
     markers = [
         {k: v for k, v in e["metadata"]["parley_handoff"].items() if k != "key"}

@@ -101,6 +101,18 @@ def test_abstentions_count_and_threshold(cfg: TriggerConfig) -> None:
     assert consecutive_abstentions(events("tracker_handoff_explicit.json"), cfg) == 0
 
 
+def test_what_the_customer_told_a_person_does_not_count_against_the_bot(
+    cfg: TriggerConfig,
+) -> None:
+    evs = events("tracker_handoff_abstentions.json")
+    first_user = next(i for i, e in enumerate(evs) if e["event"] == "user")
+    # The first abstained turn happened before a human handed the chat back.
+    handed_back = [*evs[: first_user + 1], {"event": "resume"}, *evs[first_user + 1 :]]
+    assert consecutive_abstentions(evs, cfg) == 2
+    assert consecutive_abstentions(handed_back, cfg) == 1
+    assert after_answer(handed_back, cfg) is None
+
+
 def test_abstention_limit_configurable_by_env() -> None:
     cfg = TriggerConfig.from_dict(
         {"abstentions": {"consecutive": 2}}, env={"HANDOFF_MAX_ABSTENTIONS": "3"}
