@@ -362,6 +362,7 @@ def render_markdown(results: dict[str, dict[str, Any]]) -> str:
             f"{m['ram_gb']} GB RAM, {m['os']}; load average at start {m['load_avg_at_start']}; "
             f"threshold rule: {r.get('threshold_rule', 'max accuracy + recall')}; "
             f"val at threshold {r['val_in_scope_accuracy']:.1f} / {r['val_oos_recall']:.1f}."
+            + (f" {r['note']}" if r.get("note") else "")
         )
     return "\n".join(lines) + "\n"
 
@@ -427,6 +428,8 @@ def run(args: argparse.Namespace) -> int:
         "machine": machine,
         "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
+    if args.note:
+        entry["note"] = args.note
     md = write_results(name, entry, args.results_dir)
     print(
         f"[{name}] in-scope accuracy {entry['in_scope_accuracy']}, OOS recall "
@@ -468,6 +471,7 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="scratch folder for data, model, logs (default: var/bench/nlu_clinc150/<name>)",
     )
+    parser.add_argument("--note", default="", help="a remark printed with this run's results")
     parser.add_argument(
         "--min-accuracy",
         type=float,
