@@ -81,20 +81,22 @@ def interaction(server: HandoffServer | str, payload: dict[str, Any], **kw: Any)
     return signed_post(server, body, "application/x-www-form-urlencoded", **kw)
 
 
+def event_callback(ev: dict[str, Any]) -> dict[str, Any]:
+    """The Events API envelope around `ev`, as Slack sends it (HTTP or Socket Mode)."""
+    return {
+        "token": "legacy",
+        "team_id": "T1",
+        "api_app_id": "A1",
+        "type": "event_callback",
+        "event_id": f"Ev{time.monotonic_ns()}",
+        "event_time": int(time.time()),
+        "authorizations": [{"user_id": "UBOT0001", "is_bot": True, "team_id": "T1"}],
+        "event": ev,
+    }
+
+
 def event(server: HandoffServer | str, ev: dict[str, Any], **kw: Any) -> httpx.Response:
-    body = json.dumps(
-        {
-            "token": "legacy",
-            "team_id": "T1",
-            "api_app_id": "A1",
-            "type": "event_callback",
-            "event_id": f"Ev{time.monotonic_ns()}",
-            "event_time": int(time.time()),
-            "authorizations": [{"user_id": "UBOT0001", "is_bot": True, "team_id": "T1"}],
-            "event": ev,
-        }
-    )
-    return signed_post(server, body, "application/json", **kw)
+    return signed_post(server, json.dumps(event_callback(ev)), "application/json", **kw)
 
 
 def button(user: str, action_id: str, value: str, message_ts: str) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +19,14 @@ from tests.handoff.fake_rasa import FakeRasa
 from tests.handoff.mock_socket_mode_server import MockSocketMode
 from tests.handoff.mock_web_api_server import MockSlack
 from tests.handoff.samples import sample_packet
-from tests.handoff.slack_helpers import CHANNEL, base_url, button, running, settings_for
+from tests.handoff.slack_helpers import (
+    CHANNEL,
+    base_url,
+    button,
+    event_callback,
+    running,
+    settings_for,
+)
 
 APP_TOKEN = "xapp-1-A1-test"
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,19 +50,6 @@ def rasa() -> Iterator[FakeRasa]:
     fake = FakeRasa()
     yield fake
     fake.stop()
-
-
-def event_callback(event: dict) -> dict:
-    return {
-        "token": "legacy",
-        "team_id": "T1",
-        "api_app_id": "A1",
-        "type": "event_callback",
-        "event_id": f"Ev{time.monotonic_ns()}",
-        "event_time": int(time.time()),
-        "authorizations": [{"user_id": "UBOT0001", "is_bot": True, "team_id": "T1"}],
-        "event": event,
-    }
 
 
 def test_claim_and_reply_over_socket_mode(
