@@ -12,8 +12,8 @@ import pytest
 from knowledge.articles import load_folder
 from knowledge.chunking import chunk_article
 from knowledge.store import FileEntry, Manifest
+from tests.fake_openai import FakeOpenAI
 from tests.knowledge.conftest import article
-from tests.knowledge.test_llm_answers import FakeOpenAI
 
 
 @pytest.fixture

@@ -1,0 +1,99 @@
+"""A local OpenAI-compatible HTTP server for tests: POST /v1/chat/completions and
+/v1/embeddings, spoken to by the real `openai` client; behaviour set per test."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import numpy as np
+
+
+def fake_embedding(text: str, dims: int = 64) -> list[float]:
+    """Hashed bag of words: texts that share words are close, as with a real model."""
+    v = np.zeros(dims, dtype=np.float32)
+    for word in text.lower().split():
+        word = word.strip(".,:;?!()[]")
+        if word:
+            v[int(hashlib.sha256(word.encode()).hexdigest()[:8], 16) % dims] += 1.0
+    v[0] += 1e-3  # never the zero vector
+    return (v / np.linalg.norm(v)).tolist()
+
+
+def embeddings_payload(body: dict[str, Any]) -> dict[str, Any]:
+    texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+    data = []
+    for i, text in enumerate(texts):
+        vec = fake_embedding(str(text))
+        if body.get("encoding_format") == "base64":  # what the openai client asks for
+            item: Any = base64.b64encode(np.asarray(vec, dtype=np.float32).tobytes()).decode()
+        else:
+            item = vec
+        data.append({"object": "embedding", "index": i, "embedding": item})
+    usage = {"prompt_tokens": len(texts), "total_tokens": len(texts)}
+    return {"object": "list", "data": data, "model": body["model"], "usage": usage}
+
+
+class FakeOpenAI:
+    """Implements POST /v1/chat/completions and /v1/embeddings; behaviour set per test."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.reply = "Standard delivery to the UK takes 3–6 business days [1]."
+        self.status = 200
+        self.delay = 0.0
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                fake.requests.append(
+                    {"path": self.path, "body": body, "auth": self.headers.get("Authorization")}
+                )
+                if fake.delay:
+                    time.sleep(fake.delay)
+                if fake.status != 200:
+                    payload = {"error": {"message": "boom", "type": "server_error"}}
+                elif self.path.endswith("/embeddings"):
+                    payload = embeddings_payload(body)
+                else:
+                    payload = {
+                        "id": "chatcmpl-1",
+                        "object": "chat.completion",
+                        "created": 0,
+                        "model": body["model"],
+                        "choices": [
+                            {
+                                "index": 0,
+                                "finish_reason": "stop",
+                                "message": {"role": "assistant", "content": fake.reply},
+                            }
+                        ],
+                        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                    }
+                data = json.dumps(payload).encode()
+                try:
+                    self.send_response(fake.status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (timeout test)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
