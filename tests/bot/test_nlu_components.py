@@ -2,34 +2,22 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"
+from tests.rasa_probe import needs_rasa, run_probe
+
 PROBE = Path(__file__).with_name("rasa_components_probe.py")
 
-pytestmark = pytest.mark.skipif(not RASA_PYTHON.exists(), reason="Rasa venv not set up")
+pytestmark = needs_rasa
 
 
 @pytest.fixture(scope="module")
 def probe() -> dict[str, Any]:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run(
-        [str(RASA_PYTHON), str(PROBE)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = run_probe(PROBE)
+    return result
 
 
 def test_featurizer_joins_three_layers_into_one_scaled_vector(probe: dict[str, Any]) -> None:

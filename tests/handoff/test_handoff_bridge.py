@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"
+from tests.rasa_probe import ROOT, needs_rasa, run_probe
+
 DATA = ROOT / "tests" / "data"
 
-pytestmark = pytest.mark.skipif(not RASA_PYTHON.exists(), reason="Rasa venv not set up")
+pytestmark = needs_rasa
 
 
 @pytest.fixture(scope="module")
@@ -25,20 +23,8 @@ def predictions() -> dict:
         "tracker_handoff_explicit.json",
         "tracker_question.json",
     ]
-    proc = subprocess.run(
-        [
-            str(RASA_PYTHON),
-            str(Path(__file__).parent / "rasa_side" / "probe_bridge.py"),
-            *[str(DATA / n) for n in names],
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    script = Path(__file__).parent / "rasa_side" / "probe_bridge.py"
+    return run_probe(script, *[str(DATA / n) for n in names], timeout=300)
 
 
 @pytest.mark.parametrize(

@@ -4,34 +4,17 @@ OutputChannel.send_response feeding bot/socketio_channel.py, run in Rasa's venv.
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
-import pytest
-
 from handoff.notices import HANDOFF_META, JOINED, QUEUED, joined_notice, notice_marker
+from tests.rasa_probe import needs_rasa, run_probe
 
-ROOT = Path(__file__).resolve().parents[2]
-RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"
-
-pytestmark = pytest.mark.skipif(not RASA_PYTHON.exists(), reason="Rasa venv not set up")
+pytestmark = needs_rasa
 
 
 def emitted(events: list[dict]) -> list[dict]:
-    proc = subprocess.run(
-        [
-            str(RASA_PYTHON),
-            str(Path(__file__).parent / "rasa_side" / "probe_socketio.py"),
-            json.dumps(events),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return [e["data"] for e in json.loads(proc.stdout.strip().splitlines()[-1])]
+    script = Path(__file__).parent / "rasa_side" / "probe_socketio.py"
+    return [e["data"] for e in run_probe(script, json.dumps(events), timeout=300)]
 
 
 def bot(text: str, marker: dict | None = None) -> dict:
