@@ -6,14 +6,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from knowledge.chunking import split_sentences
+from knowledge.evidence import Evidence
 from knowledge.retriever import ArticleHit
 
 ABSTAIN_TEXT = (
     "I'm sorry, I don't know the answer to that, and I'd rather not guess. "
     "Would you like me to connect you with a person from our support team?"
 )
-MAX_ANSWER_WORDS = 80
+MAX_ANSWER_WORDS = 80  # from one passage
+MAX_TOTAL_WORDS = 120  # from near-tied passages together
+NEAR_TIE = 0.1  # in Evidence.rank (knowledge/evidence.py)
 
 
 @dataclass
@@ -43,15 +45,11 @@ def abstain(tried: list[ArticleHit]) -> Answer:
 
 
 def select_sentences(
-    question_vec: np.ndarray,
-    sentences: list[str],
-    sent_vecs: np.ndarray,
-    max_words: int = MAX_ANSWER_WORDS,
+    sentences: list[str], sims: np.ndarray, max_words: int = MAX_ANSWER_WORDS
 ) -> list[str]:
     """The sentences that answer best, in their original order, within a word budget."""
     if len(sentences) <= 2 or sum(len(s.split()) for s in sentences) <= max_words:
         return sentences
-    sims = sent_vecs @ question_vec
     order = np.argsort(-sims)
     best = float(sims[order[0]])
     chosen = {int(order[0])}
@@ -67,18 +65,32 @@ def select_sentences(
     return [sentences[i] for i in sorted(chosen)]
 
 
-def extractive_answer(question_vec: np.ndarray, hits: list[ArticleHit], encode) -> Answer:
-    """Quote the best passage of the best article, trimmed to what answers the question."""
-    top = hits[0]
-    passage = top.passages[0].text if top.passages else ""
-    sentences = split_sentences(passage)
-    if not sentences:
+def extractive_answer(hits: list[ArticleHit], evidence: list[Evidence]) -> Answer:
+    """Quote the passage holding the best evidence, trimmed to what answers the question.
+
+    Sibling sections often tie ("United States and Canada" / "Rest of the world" for a
+    question about Japan): passages ranked within NEAR_TIE of the best are quoted too, each
+    under its heading, within MAX_TOTAL_WORDS, rather than guessing between them.
+    """
+    if not evidence:
         return abstain(hits)
-    short = len(sentences) <= 2 or sum(len(x.split()) for x in sentences) <= MAX_ANSWER_WORDS
-    # Sentences are only embedded when the passage must be trimmed.
-    vecs = np.zeros((len(sentences), 1)) if short else encode(sentences)
-    chosen = select_sentences(question_vec, sentences, vecs)
+    first = evidence[0]
+    parts = [(first.passage.heading, select_sentences(first.sentences, first.sims))]
+    words = sum(len(s.split()) for s in parts[0][1])
+    for e in evidence[1:]:
+        if e.rank < first.rank - NEAR_TIE:
+            break
+        chosen = select_sentences(e.sentences, e.sims)
+        n = sum(len(s.split()) for s in chosen)
+        if words + n > MAX_TOTAL_WORDS:
+            break
+        parts.append((e.passage.heading, chosen))
+        words += n
+    if len(parts) == 1:
+        body = " ".join(parts[0][1])
+    else:
+        body = "\n".join(f"{head}: {' '.join(s)}" if head else " ".join(s) for head, s in parts)
+    top = hits[0]
     sources = [top.source()]
-    body = " ".join(chosen)
     text = f"{body}\n{citation_line(sources)}"
     return Answer("kb", text, sources, [h.source() for h in hits[:3]], "extractive")

@@ -111,7 +111,11 @@ def cmd_search(args: argparse.Namespace) -> int:
             text = text if len(text) <= 160 else text[:157] + "..."
             print(f"     {p.similarity:.3f}  {p.heading or '(intro)'}: {text}")
     answer = svc.answer(args.question)
-    print(f"\nThe bot would answer ({answer.answer_type}, threshold {settings.min_score}):")
+    best = (answer.sources or answer.tried or [{"score": 0.0}])[0]["score"]
+    print(
+        f"\nThe bot would answer ({answer.answer_type}; confidence {best:.3f}, "
+        f"it answers at {settings.min_score} or more):"
+    )
     print("  " + answer.text.replace("\n", "\n  "))
     return 0
 

@@ -64,13 +64,19 @@ class ArticleHit:
     passages: list[Passage] = field(default_factory=list)
     dense_score: float = 0.0
     coverage: float = 0.0
+    # Set for the article an answer is built from (knowledge/evidence.py); else the score.
+    confidence: float | None = None
+
+    @property
+    def answer_score(self) -> float:
+        return self.score if self.confidence is None else self.confidence
 
     def source(self) -> dict[str, object]:
         return {
             "path": self.path,
             "title": self.title,
             "url": self.url,
-            "score": round(self.score, 4),
+            "score": round(self.answer_score, 4),
             "version": self.version,
         }
 

@@ -13,10 +13,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
-from knowledge.answer import Answer, abstain, extractive_answer
+import numpy as np
+
+from knowledge.answer import Answer, abstain, citation_line, extractive_answer
 from knowledge.embeddings import make_embeddings, shared_encoder
+from knowledge.evidence import Evidence, SentenceEvidence
 from knowledge.indexer import Indexer, IndexReport, relative_to
-from knowledge.retriever import Retriever
+from knowledge.retriever import ArticleHit, Retriever
 from knowledge.settings import KnowledgeSettings
 from knowledge.store import open_vectorstore
 from knowledge.text import clean_question
@@ -35,6 +38,13 @@ class KnowledgeService:
         )
         self.retriever = Retriever(
             self.store, self.manifest, self.embeddings, settings.title_weight
+        )
+        # Sentence-level evidence needs the local encoder (one API call per sentence is not
+        # worth it with OpenAI embeddings): the top passage and its score are then used as is.
+        self.evidence = (
+            None
+            if settings.openai_embeddings
+            else SentenceEvidence(lambda texts: shared_encoder().encode(texts))
         )
         self.chat = chat_model
         if self.chat is None and settings.llm_enabled:
@@ -148,14 +158,12 @@ class KnowledgeService:
         # One query embedding serves retrieval and the answer's sentence choice.
         vector = self.embeddings.embed_query(question)
         hits = self.retriever.search(question, vector=vector)
-        if not hits or hits[0].score < self.settings.min_score:
+        evidence: list[Evidence] = []
+        if hits and self.evidence is not None:
+            evidence = self.evidence.assess(np.asarray(vector, dtype=np.float32), hits[0])
+        if not hits or hits[0].answer_score < self.settings.min_score:
             return abstain(hits)
-        qvec = None
-        if not self.settings.openai_embeddings:
-            import numpy as np
-
-            qvec = np.asarray(vector, dtype=np.float32)
-        fallback = self._extractive(question, qvec, hits)
+        fallback = self._extractive(hits, evidence)
         if self.chat is None:
             return fallback
         from knowledge.llm import generate
@@ -174,21 +182,13 @@ class KnowledgeService:
             return fallback
         return generated or fallback
 
-    def _extractive(self, question: str, qvec, hits) -> Answer:
-        if qvec is None:  # OpenAI embeddings: no local encoder for sentence trimming
-            from knowledge.answer import Answer as _A
-            from knowledge.answer import citation_line
-
+    def _extractive(self, hits: list[ArticleHit], evidence: list[Evidence]) -> Answer:
+        if self.evidence is None:  # OpenAI embeddings: the best passage, whole
             top = hits[0]
             src = [top.source()]
-            return _A(
-                "kb",
-                f"{' '.join(top.passages[0].text.split())}\n{citation_line(src)}",
-                src,
-                [h.source() for h in hits[:3]],
-            )
-        enc = shared_encoder()
-        return extractive_answer(qvec, hits, lambda s: enc.encode(s))
+            text = f"{' '.join(top.passages[0].text.split())}\n{citation_line(src)}"
+            return Answer("kb", text, src, [h.source() for h in hits[:3]])
+        return extractive_answer(hits, evidence)
 
 
 _SERVICE: KnowledgeService | None = None

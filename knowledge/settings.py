@@ -10,9 +10,9 @@ from pathlib import Path
 #               + (1 - TITLE_WEIGHT) * max sim(question, passage).
 # Tuned on the tuning half of StackFAQ (bench/knowledge_retrieval.py, results in bench/results/).
 DEFAULT_TITLE_WEIGHT = 0.5
-# Below this article score the bot abstains. Calibrated on the calibration split of the labelled
-# answer-quality set (bench/knowledge_answer_quality.py).
-DEFAULT_MIN_SCORE = 0.5
+# Below this answer confidence (knowledge/evidence.py) the bot abstains. Calibrated on the
+# development splits of the labelled answer-quality set (bench/knowledge_answer_quality.py).
+DEFAULT_MIN_SCORE = 0.55
 
 
 def _float(name: str, default: float) -> float:
