@@ -16,6 +16,7 @@ ABSTAIN_TEXT = (
 MAX_ANSWER_WORDS = 80  # from one passage
 MAX_TOTAL_WORDS = 120  # from near-tied passages together
 NEAR_TIE = 0.1  # in Evidence.rank (knowledge/evidence.py)
+_ITEM = ("- ", "* ", "+ ")
 
 
 @dataclass
@@ -65,6 +66,23 @@ def select_sentences(
     return [sentences[i] for i in sorted(chosen)]
 
 
+def join_sentences(sentences: list[str]) -> str:
+    """Sentences as running text, list items ("- ...") kept on lines of their own."""
+    text, prev_item = "", False
+    for sentence in sentences:
+        item = sentence.startswith(_ITEM)
+        sep = "\n" if item or prev_item else " "
+        text = f"{text}{sep}{sentence}" if text else sentence
+        prev_item = item
+    return text
+
+
+def _under(heading: str, text: str) -> str:
+    if not heading:
+        return text
+    return f"{heading}:\n{text}" if text.startswith(_ITEM) else f"{heading}: {text}"
+
+
 def extractive_answer(hits: list[ArticleHit], evidence: list[Evidence]) -> Answer:
     """Quote the passage holding the best evidence, trimmed to what answers the question.
 
@@ -87,9 +105,9 @@ def extractive_answer(hits: list[ArticleHit], evidence: list[Evidence]) -> Answe
         parts.append((e.passage.heading, chosen))
         words += n
     if len(parts) == 1:
-        body = " ".join(parts[0][1])
+        body = join_sentences(parts[0][1])
     else:
-        body = "\n".join(f"{head}: {' '.join(s)}" if head else " ".join(s) for head, s in parts)
+        body = "\n".join(_under(head, join_sentences(s)) for head, s in parts)
     top = hits[0]
     sources = [top.source()]
     text = f"{body}\n{citation_line(sources)}"

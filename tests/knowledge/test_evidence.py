@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from knowledge.answer import extractive_answer
+from knowledge.answer import extractive_answer, join_sentences
 from knowledge.evidence import LEXICAL_WEIGHT, TITLE_WEIGHT, SentenceEvidence
 from knowledge.retriever import ArticleHit, Passage
 from knowledge.service import KnowledgeService
@@ -130,3 +130,9 @@ def test_a_near_miss_about_an_unlisted_product_detail_is_not_answered(
     assert a.answer_type == "abstain"
     assert a.tried and a.tried[0]["path"] == "troubleshooting-pulse-earbuds.md"
     assert float(str(a.tried[0]["score"])) < sample_service.settings.min_score
+
+
+def test_list_items_stay_on_lines_of_their_own() -> None:
+    text = join_sentences(["Refund times:", "- Card: 5–10 days.", "- PayPal: 1–2 days.", "Done."])
+    assert text == "Refund times:\n- Card: 5–10 days.\n- PayPal: 1–2 days.\nDone."
+    assert join_sentences(["One.", "Two."]) == "One. Two."
