@@ -10,8 +10,8 @@ wrong <= 3%):
   - "sentence evidence" (shipped, knowledge/evidence.py): the top article's best sentence;
   - "retrieval score": the retriever's article score and its top-ranked passage.
 Splits: "calib", "test" and "holdout" form the development set ("dev": all have been read
-while improving the answerer); "blind2" was written blind to the answerer and is never used
-for any choice: it is the fair estimate.
+while improving the answerer); "blind2" and "blind3" were written blind to the answerer and
+are never used for any choice ("blind" = both): they are the fair estimate.
 Writes bench/results/knowledge_answer_quality.{md,json,svg}.
 """
 
@@ -40,7 +40,7 @@ from knowledge.text import clean_question  # noqa: E402
 
 SET = Path(__file__).with_name("knowledge_qa_set.yaml")
 DEV = ("calib", "test", "holdout")
-BLIND = "blind2"
+BLINDS = ("blind2", "blind3")
 SHIPPED, BASELINE = "sentence evidence (shipped)", "retrieval score"
 
 
@@ -191,22 +191,22 @@ def main() -> int:
         svc.stop()
 
     def split(rows: list[dict], name: str) -> list[dict]:
-        if name == "dev":
-            return [r for r in rows if r["split"] in DEV]
+        if name in ("dev", "blind"):
+            return [r for r in rows if r["split"] in (DEV if name == "dev" else BLINDS)]
         return rows if name == "all" else [r for r in rows if r["split"] == name]
 
     table, thresholds, curves = [], {}, {}
     for label, rows in variants.items():
         t = thresholds[label] = calibrate(split(rows, "dev"))
-        for name in ("calib", "test", "holdout", "dev", BLIND, "all"):
+        for name in (*DEV, "dev", *BLINDS, "blind", "all"):
             table.append((label, "calibrated on dev", t, name, evaluate(split(rows, name), t)))
-        for name in ("dev", BLIND):
+        for name in ("dev", "blind"):
             curves[f"{label}, {name}"] = frontier(split(rows, name))
     rows = variants[SHIPPED]
-    for name in ("dev", BLIND, "all"):
+    for name in ("dev", "blind", "all"):
         m = evaluate(split(rows, name), shipped_threshold)
         table.append((SHIPPED, "default KNOWLEDGE_MIN_SCORE", shipped_threshold, name, m))
-    counts = {n: len(split(rows, n)) for n in (*DEV, BLIND)}
+    counts = {n: len(split(rows, n)) for n in (*DEV, *BLINDS)}
     lines = [
         "# Knowledge answer quality (offline extractive answerer)",
         "",
@@ -216,9 +216,11 @@ def main() -> int:
         + ", ".join(f"{n} {c}" for n, c in counts.items())
         + ").",
         "Development set (dev) = calib + test + holdout: all were read while the answerer was "
-        "improved, and every weight and threshold is chosen on dev. The blind2 split was "
-        "written blind to the answerer and used once, after the choices were made: it is "
-        "the fair estimate.",
+        "improved, and every weight and threshold is chosen on dev. The blind2 and blind3 "
+        "splits (blind = both) were written blind to the answerer: blind2 was first scored "
+        "after every choice had been made (its failures were read afterwards, and one change "
+        "that failed to help on dev was tried), blind3 was written after the answerer was "
+        "frozen. They are the fair estimate.",
         "Targets: answered correctly >= 0.9, abstained correctly >= 0.9, wrong <= 0.03.",
         "",
         "![correct vs wrong as the threshold moves](knowledge_answer_quality.svg)",
@@ -232,6 +234,20 @@ def main() -> int:
             f"| {label} | {kind} | {t:.3f} | {name} | {m['answered_correctly']:.3f} | "
             f"{m['abstained_correctly']:.3f} | {m['wrong']:.3f} |"
         )
+    lines += [
+        "",
+        "Answerable questions answered right when the bot answers everything (no threshold): "
+        "what retrieval and quoting achieve, before abstention costs anything.",
+        "",
+        "| confidence | dev | blind |",
+        "|---|---|---|",
+    ]
+    for label, part_rows in variants.items():
+        shares = []
+        for name in ("dev", "blind"):
+            ans = [r for r in split(part_rows, name) if r["answerable"]]
+            shares.append(f"{sum(r['right'] for r in ans) / max(len(ans), 1):.3f}")
+        lines.append(f"| {label} | {' | '.join(shares)} |")
     t = thresholds[SHIPPED]
     misses = [
         r
