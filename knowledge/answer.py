@@ -55,7 +55,7 @@ def select_sentences(
     best = float(sims[order[0]])
     chosen = {int(order[0])}
     words = len(sentences[order[0]].split())
-    # A short lead-in sentence ("Yes:"...) rarely stands alone: keep the next one too.
+    # Sentences nearly as close as the best one often carry the rest of the answer.
     for i in order[1:]:
         i = int(i)
         n = len(sentences[i].split())
