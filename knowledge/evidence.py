@@ -82,6 +82,20 @@ class SentenceEvidence:
                 self._cache.popitem(last=False)
         return [found[p.id] for p in passages]
 
+    def warm(self, passages: list[tuple[str, Passage]]) -> int:
+        """Embed the sentences of these (title, passage) pairs ahead of the first questions,
+        when they all fit in the cache. Returns how many passages were embedded now."""
+        if len(passages) > self.cache_size:
+            return 0
+        with self._lock:
+            todo = [(t, p) for t, p in passages if p.id not in self._cache]
+        by_title: dict[str, list[Passage]] = {}
+        for title, p in todo:
+            by_title.setdefault(title, []).append(p)
+        for title, group in by_title.items():
+            self.sentence_vectors(title, group)
+        return len(todo)
+
     def assess(self, question_vec: np.ndarray, hit: ArticleHit) -> list[Evidence]:
         """The hit's passages that hold evidence, best first (the hit's passages are put in
         that order too), and the hit's confidence."""

@@ -422,6 +422,19 @@ class Retriever:
         """Every record again, copied from memory where it is there (fetched otherwise)."""
         return _Catalogue.build(self.store, live, keep, self._catalogue.memory)
 
+    def live_passages(self) -> list[tuple[str, Passage]]:
+        """(article title, passage) for every passage served now: for warming caches."""
+        with self._lock:
+            cat = self._catalogue
+        titles: dict[str, str] = {}
+        out = []
+        for cid, rec in cat.chunks.items():
+            if rec.path not in titles:
+                found = cat.title(rec.path)
+                titles[rec.path] = found[1].title if found else ""
+            out.append((titles[rec.path], Passage(cid, rec.text, rec.heading, 0.0)))
+        return out
+
     @property
     def article_count(self) -> int:
         return len(self._versions)

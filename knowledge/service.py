@@ -65,6 +65,9 @@ class KnowledgeService:
         for e in report.errors:
             log.warning("knowledge: %s (last good version kept if any)", e)
         self.retriever.refresh()
+        if self.evidence is not None:
+            # The first questions about each article should not pay for its sentences.
+            self.evidence.warm(self.retriever.live_passages())
         return report
 
     def start(self, watch: bool | None = None) -> None:

@@ -13,6 +13,7 @@ from knowledge.answer import extractive_answer, join_sentences
 from knowledge.evidence import LEXICAL_WEIGHT, TITLE_WEIGHT, SentenceEvidence
 from knowledge.retriever import ArticleHit, Passage
 from knowledge.service import KnowledgeService
+from tests.knowledge.conftest import article
 
 
 class WordEncoder:
@@ -136,3 +137,20 @@ def test_list_items_stay_on_lines_of_their_own() -> None:
     text = join_sentences(["Refund times:", "- Card: 5–10 days.", "- PayPal: 1–2 days.", "Done."])
     assert text == "Refund times:\n- Card: 5–10 days.\n- PayPal: 1–2 days.\nDone."
     assert join_sentences(["One.", "Two."]) == "One. Two."
+
+
+def test_indexing_warms_the_sentence_cache(tmp_path, make_service) -> None:
+    folder = tmp_path / "kb"
+    folder.mkdir()
+    (folder / "refunds.md").write_text(
+        article("Refunds", "## Times\n\nPayPal refunds take 1-2 business days. Cards take 5-10.")
+    )
+    svc = make_service(folder)
+    svc.sync()
+    assert svc.evidence is not None
+    encode = svc.evidence.encode
+    asked: list[str] = []
+    svc.evidence.encode = lambda texts: asked.extend(texts) or encode(texts)
+    a = svc.answer("how long do paypal refunds take")
+    assert "1-2 business days" in a.text
+    assert asked == []  # every sentence was embedded when the article was indexed
