@@ -86,7 +86,7 @@ class SentenceEvidence:
         """Embed the sentences of these (title, passage) pairs ahead of the first questions,
         when they all fit in the cache. Returns how many passages were embedded now."""
         if len(passages) > self.cache_size:
-            return 0
+            return 0  # they would only evict each other
         with self._lock:
             todo = [(t, p) for t, p in passages if p.id not in self._cache]
         by_title: dict[str, list[Passage]] = {}

@@ -422,6 +422,10 @@ class Retriever:
         """Every record again, copied from memory where it is there (fetched otherwise)."""
         return _Catalogue.build(self.store, live, keep, self._catalogue.memory)
 
+    @property
+    def passage_count(self) -> int:
+        return self._catalogue.passages
+
     def live_passages(self) -> list[tuple[str, Passage]]:
         """(article title, passage) for every passage served now: for warming caches."""
         with self._lock:

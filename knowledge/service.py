@@ -65,9 +65,11 @@ class KnowledgeService:
         for e in report.errors:
             log.warning("knowledge: %s (last good version kept if any)", e)
         self.retriever.refresh()
-        if self.evidence is not None:
-            # The first questions about each article should not pay for its sentences.
-            self.evidence.warm(self.retriever.live_passages())
+        evidence = self.evidence
+        if evidence is not None and self.retriever.passage_count <= evidence.cache_size:
+            # The first questions about each article should not pay for its sentences. (A
+            # larger index is not walked: a one-file re-index must not grow with its size.)
+            evidence.warm(self.retriever.live_passages())
         return report
 
     def start(self, watch: bool | None = None) -> None:
