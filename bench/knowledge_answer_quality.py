@@ -101,10 +101,11 @@ def answer_both(svc: KnowledgeService, items: list[dict]) -> dict[str, list[dict
         cited = str(a.sources[0]["path"]) if a.sources else None
         out[SHIPPED].append(_row(it, a.text, cited, float(str(first["score"]))))
         question = clean_question(it["q"])
-        hits = svc.retriever.search(question, vector=svc.embeddings.embed_query(question))
+        vector = svc.embeddings.embed_query(question)
+        hits = svc.retriever.search(question, vector=vector)
         top = hits[0]
         passage = top.passages[0]  # the retriever's own choice
-        q = np.asarray(svc.embeddings.embed_query(question), dtype=np.float32)
+        q = np.asarray(vector, dtype=np.float32)
         sents, vecs = svc.evidence.sentence_vectors(top.title, [passage])[0]
         sims = vecs @ q
         ev = [Evidence(passage, sents, sims, float(sims.max()), 0.0)] if sents else []
