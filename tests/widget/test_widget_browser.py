@@ -170,6 +170,8 @@ def test_talk_to_a_person_agent_badge_hand_back_and_csat(new_chat: Any) -> None:
 
     handoff_cli(chat.stack, "claim", str(handoff.id), "--as", "Ana")
     assert chat.wait_text("notice", joined_notice("Ana")).get_attribute("data-kind") == "joined"
+    # The live notice switches the status in the same step, before any history sync.
+    assert "Ana (human) is in the chat" in chat.w(".status").inner_text()
     handoff_cli(chat.stack, "reply", str(handoff.id), "--as", "Ana", AGENT_REPLY)
     agent = chat.wait_text("agent", "I'm Ana")
     assert agent.locator(".who").inner_text() == "Ana"

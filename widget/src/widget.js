@@ -214,6 +214,9 @@ export class Widget {
       const entry = { ...fromHandoff(message), text: message.text, ts: Date.now() / 1000 };
       this.setTyping(false);
       this.append(entry);
+      // A handoff notice changes the status at once; the history sync then confirms it.
+      const change = handoffChange(message);
+      if (change) this.showHandoff(change);
       const replies = message.quick_replies || message.buttons;
       if (Array.isArray(replies) && replies.length) this.addQuickReplies(entry, replies);
     }
@@ -346,11 +349,11 @@ export class Widget {
   }
 
   showHandoff(handoff) {
-    const before = this.handoff.state;
+    const before = this.handoff;
     this.handoff = { state: handoff.state || "bot", agent: handoff.agent || "" };
     this.host.dataset.handoff = this.handoff.state;
     if (this.handoff.state !== "bot") this.setTyping(false);
-    if (before !== this.handoff.state) this.renderStatus();
+    if (before.state !== this.handoff.state || before.agent !== this.handoff.agent) this.renderStatus();
   }
 
   renderStatus() {
@@ -433,6 +436,17 @@ function fromHandoff(message) {
   if (!meta) return { role: "bot", agent: "" };
   if (meta.kind) return { role: "notice", agent: "", kind: String(meta.kind) };
   return meta.agent ? { role: "agent", agent: String(meta.agent) } : { role: "notice", agent: "" };
+}
+
+/** The handoff state a live notice announces (queued, joined, handback, closed), or null. */
+function handoffChange(message) {
+  const meta = (message.metadata && message.metadata.parley_handoff) || null;
+  if (!meta || !meta.kind) return null;
+  if (meta.kind === "queued") return { state: "queued", agent: "" };
+  if (meta.kind === "joined") return { state: "agent", agent: meta.name ? String(meta.name) : "" };
+  if (meta.kind === "closed") return { state: "closed", agent: "" };
+  if (meta.kind === "handback") return { state: "bot", agent: "" };
+  return null;
 }
 
 /** Which side of the conversation a role is on (live messages only know "user" / not). */
