@@ -329,7 +329,8 @@ class _Catalogue:
         """Rarer words say more about the topic; words the knowledge base lacks say most."""
         return math.log(1.0 + (self.count + 1) / (self.df.get(word, 0) + 1))
 
-    # Whole-catalogue views, for tests and inspection only (they walk every record).
+    # Whole-catalogue views (they walk every record): tests, inspection, and warming the
+    # sentence cache of an index small enough to fit in it.
     @property
     def paths(self) -> list[str]:
         return [
