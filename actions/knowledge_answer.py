@@ -114,6 +114,17 @@ def slot_sources(answer: Answer) -> list[dict[str, Any]]:
     ]
 
 
+def answer_payload(answer: Answer, question: str) -> dict[str, Any]:
+    """The custom payload: what the widget shows, plus the question and the confidence, which
+    the handoff service's ledger records from Rasa's event stream (the report and the
+    knowledge-gap loop read them there)."""
+    payload: dict[str, Any] = dict(answer.payload())
+    best = (answer.sources or answer.tried or [{}])[0]
+    payload["question"] = question
+    payload["confidence"] = best.get("score")
+    return payload
+
+
 class ActionAnswerFromKnowledge(Action):
     def name(self) -> str:
         return "action_answer_from_knowledge"
@@ -129,7 +140,7 @@ class ActionAnswerFromKnowledge(Action):
         except Exception:
             log.exception("knowledge: answering failed; offering a person instead")
             answer = Answer("abstain", ABSTAIN_TEXT, [], [], "none")
-        dispatcher.utter_message(text=answer.text, json_message=answer.payload())
+        dispatcher.utter_message(text=answer.text, json_message=answer_payload(answer, question))
         return [
             SlotSet("kb_answer_type", answer.answer_type),
             SlotSet("kb_sources", slot_sources(answer)),

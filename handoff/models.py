@@ -123,3 +123,44 @@ class Cursor(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# What the knowledge answerer did with a question (knowledge/answer.py answer types).
+ANSWERED, SUGGESTED, ABSTAINED = "kb", "suggest", "abstain"
+VERDICTS = ("yes", "no")
+
+
+class KnowledgeAnswer(Base):
+    """One question the knowledge answerer was asked, and what it did: answered, suggested
+    or abstained. Read from the bot's messages in Rasa's event stream; the report and the
+    knowledge-gap loop (`python -m knowledge gaps`) count these."""
+
+    __tablename__ = "knowledge_answers"
+    __table_args__ = (UniqueConstraint("source_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sender_id: Mapped[str] = mapped_column(String(255), index=True)
+    question: Mapped[str] = mapped_column(Text, default="")
+    answer_type: Mapped[str] = mapped_column(String(16))
+    article_path: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    article_title: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    # The Rasa event it came from: a replayed event is recorded once.
+    source_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+
+
+class AnswerFeedback(Base):
+    """A customer's "did this help?" verdict on one knowledge answer or suggestion."""
+
+    __tablename__ = "answer_feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sender_id: Mapped[str] = mapped_column(String(255), index=True)
+    question: Mapped[str] = mapped_column(Text, default="")
+    article_path: Mapped[str] = mapped_column(String(512), default="")
+    article_version: Mapped[str] = mapped_column(String(128), default="")
+    answer_type: Mapped[str] = mapped_column(String(16), default=ANSWERED)
+    confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    verdict: Mapped[str] = mapped_column(String(8))  # yes | no
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)

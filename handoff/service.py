@@ -5,6 +5,7 @@ persistent outbox in the same transaction as the state change, so nothing is los
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,16 +18,22 @@ from sqlalchemy.orm import Session
 from handoff.db import Database, rowcount
 from handoff.models import (
     ABANDONED,
+    ABSTAINED,
     AGENT,
+    ANSWERED,
     BOT,
     CLOSED,
     QUEUED,
     RESOLUTIONS,
     RESOLVED_BY_BOT,
     RESOLVED_BY_HUMAN,
+    SUGGESTED,
     UNRESOLVED,
+    VERDICTS,
+    AnswerFeedback,
     Conversation,
     Handoff,
+    KnowledgeAnswer,
     Message,
     OutboxItem,
     utcnow,
@@ -59,6 +66,9 @@ class OpenResult:
     created: bool
 
 
+ANSWER_TYPES = (ANSWERED, SUGGESTED, ABSTAINED)
+
+
 def _outcome_for(resolution: str) -> str:
     return RESOLVED_BY_HUMAN if resolution == "resolved" else UNRESOLVED
 
@@ -87,10 +97,14 @@ class HandoffService:
         db: Database,
         slack_channel: str = "",
         wake: Callable[[], None] | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.db = db
         self.slack_channel = slack_channel
         self._wake = wake or (lambda: None)
+        # Naive UTC "now"; the demo filler replays a month through these same methods.
+        self._now = clock
+        self._last_question: OrderedDict[str, str] = OrderedDict()
 
     # -- outbox helpers -------------------------------------------------------------
     @staticmethod
@@ -139,18 +153,24 @@ class HandoffService:
         source_key: str | None = None,
     ) -> None:
         session.add(
-            Message(handoff_id=h.id, role=role, author=author, text=text, source_key=source_key)
+            Message(
+                handoff_id=h.id,
+                role=role,
+                author=author,
+                text=text,
+                source_key=source_key,
+                created_at=self._now(),
+            )
         )
 
-    @staticmethod
-    def _conversation(session: Session, sender_id: str) -> Conversation:
+    def _conversation(self, session: Session, sender_id: str) -> Conversation:
         conv = session.scalar(select(Conversation).where(Conversation.sender_id == sender_id))
         if conv is None:
             conv = Conversation(
                 sender_id=sender_id,
                 state=BOT,
-                started_at=utcnow(),
-                last_activity_at=utcnow(),
+                started_at=self._now(),
+                last_activity_at=self._now(),
                 handoff_count=0,
                 last_bot_abstained=0,
             )
@@ -179,7 +199,7 @@ class HandoffService:
             conv = self._conversation(session, sender_id)
             if conv.state in (QUEUED, AGENT) and conv.current_handoff_id:
                 return OpenResult(conv.current_handoff_id, created=False)
-            now = utcnow()
+            now = self._now()
             h = Handoff(
                 conversation_id=conv.id,
                 sender_id=sender_id,
@@ -217,7 +237,7 @@ class HandoffService:
     def claim(self, handoff_id: int, agent_id: str, agent_name: str) -> Handoff:
         """queued -> agent. Only one agent wins; everyone else gets a polite refusal."""
         with self.db.session() as session:
-            now = utcnow()
+            now = self._now()
             won = rowcount(
                 session.execute(
                     update(Handoff)
@@ -283,10 +303,10 @@ class HandoffService:
                 )
             if h.agent_id != agent_id:
                 raise HandoffError(f"Only {h.agent_name}, who claimed this chat, can reply.")
-            key = source_key or f"h{h.id}:agent:{utcnow().timestamp()}"
+            key = source_key or f"h{h.id}:agent:{self._now().timestamp()}"
             if session.scalar(select(Message.id).where(Message.source_key == key)):
                 return False
-            now = utcnow()
+            now = self._now()
             if h.first_agent_reply_at is None:
                 h.first_agent_reply_at = now
             h.last_activity_at = now
@@ -312,7 +332,7 @@ class HandoffService:
                 return None  # already in the packet's transcript
             if session.scalar(select(Message.id).where(Message.source_key == source_key)):
                 return None
-            now = utcnow()
+            now = self._now()
             h.last_activity_at = now
             conv.last_activity_at = now
             self._log(session, h, "customer", "", text, source_key=source_key)
@@ -348,7 +368,7 @@ class HandoffService:
                 )
             elif h.agent_id != agent_id:
                 raise HandoffError(f"Only {h.agent_name}, who claimed this chat, can resolve it.")
-            now = utcnow()
+            now = self._now()
             end_state = BOT if hand_back else CLOSED
             h.state = CLOSED
             h.resolution = resolution
@@ -406,7 +426,7 @@ class HandoffService:
         if not sender_id or kind not in ("user", "bot", "slot"):
             return
         ts = event.get("timestamp")
-        at = datetime.fromtimestamp(float(ts), UTC).replace(tzinfo=None) if ts else utcnow()
+        at = datetime.fromtimestamp(float(ts), UTC).replace(tzinfo=None) if ts else self._now()
         with self.db.session() as session:
             conv = self._conversation(session, sender_id)
             if conv.started_at is None or at < conv.started_at:
@@ -424,6 +444,75 @@ class HandoffService:
                 conv.state = BOT
             if conv.state == BOT and conv.outcome is not None and conv.handoff_count == 0:
                 conv.outcome = None  # the customer came back: the conversation is live again
+            if kind == "user":
+                self._remember_question(sender_id, str(event.get("text") or ""))
+            elif kind == "bot" and not ours:
+                self._note_knowledge_answer(session, sender_id, event, at)
+
+    def _remember_question(self, sender_id: str, text: str) -> None:
+        # The answer's payload names its question; this covers answers from before it did.
+        self._last_question[sender_id] = text
+        self._last_question.move_to_end(sender_id)
+        while len(self._last_question) > 10_000:
+            self._last_question.popitem(last=False)
+
+    def _note_knowledge_answer(
+        self, session: Session, sender_id: str, event: dict[str, Any], at: datetime
+    ) -> None:
+        """A bot message carrying the answerer's payload becomes a KnowledgeAnswer row."""
+        custom = (event.get("data") or {}).get("custom")
+        if not isinstance(custom, dict) or custom.get("answer_type") not in ANSWER_TYPES:
+            return
+        key = f"rasa:{sender_id}:{event.get('timestamp')!r}:answer"
+        if session.scalar(select(KnowledgeAnswer.id).where(KnowledgeAnswer.source_key == key)):
+            return
+        sources = [s for s in custom.get("sources") or [] if isinstance(s, dict)]
+        top = sources[0] if sources else {}
+        confidence = custom.get("confidence", top.get("score"))
+        question = custom.get("question")
+        if not isinstance(question, str):
+            question = self._last_question.get(sender_id, "")
+        session.add(
+            KnowledgeAnswer(
+                sender_id=sender_id,
+                question=question[:2000],
+                answer_type=str(custom["answer_type"]),
+                article_path=str(top["path"]) if top.get("path") else None,
+                article_title=str(top["title"]) if top.get("title") else None,
+                confidence=float(confidence) if isinstance(confidence, int | float) else None,
+                created_at=at,
+                source_key=key,
+            )
+        )
+
+    def record_feedback(
+        self,
+        sender_id: str,
+        verdict: str,
+        question: str = "",
+        article_path: str = "",
+        article_version: str = "",
+        answer_type: str = ANSWERED,
+        confidence: float | None = None,
+    ) -> None:
+        """The customer's "did this help?" on a knowledge answer or suggestion."""
+        if verdict not in VERDICTS:
+            raise HandoffError(f"Feedback must be one of {', '.join(VERDICTS)}, got {verdict!r}.")
+        if answer_type not in ANSWER_TYPES:
+            raise HandoffError(f"Unknown answer type {answer_type!r}.")
+        with self.db.session() as session:
+            session.add(
+                AnswerFeedback(
+                    sender_id=sender_id,
+                    question=question[:2000],
+                    article_path=article_path[:512],
+                    article_version=article_version[:128],
+                    answer_type=answer_type,
+                    confidence=confidence,
+                    verdict=verdict,
+                    created_at=self._now(),
+                )
+            )
 
     @_retry_on_conflict
     def record_csat(self, sender_id: str, score: int, comment: str = "") -> None:
@@ -438,7 +527,7 @@ class HandoffService:
         """Give idle conversations their final outcome. A handoff nobody finished becomes
         `abandoned`; a bot-only conversation becomes `resolved_by_bot`, or `unresolved`
         when the bot's last answer was an abstention. Returns how many rows changed."""
-        now = now or utcnow()
+        now = now or self._now()
         cutoff = now - idle
         changed = 0
         with self.db.session() as session:

@@ -54,13 +54,22 @@ async def test_answer_quotes_the_article_and_cites_it(answerer, domain) -> None:
     assert len(used["version"]) == 16
 
 
+def values_tried_best(events: list) -> float:
+    return max(float(s["score"]) for s in slots(events)["kb_sources"])
+
+
 async def test_unknown_question_abstains_and_offers_a_person(answerer, domain) -> None:
     dispatcher, events = await run("kb_tracker_unknown_question.json", domain)
 
     [message] = dispatcher.messages
     assert message["text"] == ABSTAIN_TEXT
     assert "don't know" in message["text"] and "person" in message["text"]
-    assert message["custom"] == {"answer_type": "abstain", "sources": []}
+    custom = message["custom"]
+    assert custom["answer_type"] == "abstain" and custom["sources"] == []
+    # The question and the best candidate's score travel with the answer, so the handoff
+    # service's ledger can record what the bot could not answer.
+    assert custom["question"] and isinstance(custom["confidence"], float)
+    assert custom["confidence"] == values_tried_best(events)
     values = slots(events)
     assert values["kb_answer_type"] == "abstain"
     # The handoff still learns which articles were tried.
