@@ -145,7 +145,7 @@ def test_concurrent_creation_of_the_conversation_row(
     original = HandoffService._conversation
     raced = []
 
-    def racing(session, sender_id):  # type: ignore[no-untyped-def]
+    def racing(self, session, sender_id):  # type: ignore[no-untyped-def]
         if not raced:
             raced.append(True)
             # We looked and found nothing; now the other process commits the row first.
@@ -154,9 +154,9 @@ def test_concurrent_creation_of_the_conversation_row(
             )
             session.add(Conversation(sender_id=sender_id, state=BOT))
             session.flush()  # UNIQUE constraint fails here
-        return original(session, sender_id)
+        return original(self, session, sender_id)
 
-    monkeypatch.setattr(HandoffService, "_conversation", staticmethod(racing))
+    monkeypatch.setattr(HandoffService, "_conversation", racing)
     opened = service.open_handoff("racer", sample_packet())
     assert opened.created and raced
     assert conversation(service, "racer").state == QUEUED
