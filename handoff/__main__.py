@@ -20,6 +20,9 @@ Human handoff for the Parley support bot.
   console  the terminal agent console: list, show, claim, reply, resolve, handback.
   export   write the outcome ledger (one row per conversation) as CSV or JSON.
   outbox   show deliveries still waiting or failed, and retry failed ones.
+  report   the support lead's report (outcomes, handoffs, response times, CSAT,
+           answer feedback, unanswered questions, per-day trends) as HTML or JSON.
+  demo     fill the database with a realistic month of demo conversations.
 
 Settings come from environment variables (see handoff/README.md).
 """
@@ -57,8 +60,31 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="first give idle conversations their final outcome (abandoned etc.)",
     )
+    _add_report_parser(sub)
     p = sub.add_parser("outbox", help="show pending/failed deliveries")
     p.add_argument("--retry-failed", action="store_true", help="queue failed deliveries again")
+    p = sub.add_parser(
+        "demo",
+        help="fill the database with a month of demo conversations",
+        description="Fill the handoff database (HANDOFF_DB_URL) with a realistic month of "
+        "invented conversations, played through the bot's real code: questions go to the "
+        "knowledge answerer over KNOWLEDGE_DIR, agents claim, reply and resolve through the "
+        "handoff service. Only the clock is simulated; nothing is sent to Slack or to anyone. "
+        "Demo conversations are named demo-…, the report says when it shows them, and "
+        "--clear removes them. Then try `python -m handoff report` and "
+        "`python -m knowledge gaps --out var/gaps`.",
+    )
+    p.add_argument("--days", type=int, default=30, help="how many days back (default 30)")
+    p.add_argument(
+        "--per-day", type=float, default=20, help="conversations on an average day (default 20)"
+    )
+    p.add_argument("--seed", type=int, default=7, help="random seed (same seed, same month)")
+    p.add_argument("--clear", action="store_true", help="remove the demo conversations and stop")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="add demo data even though the database holds real conversations",
+    )
     return parser
 
 
@@ -90,6 +116,10 @@ def main(argv: list[str] | None = None) -> int:
             return _export(args, settings)
         if args.command == "outbox":
             return _outbox(args, settings)
+        if args.command == "report":
+            return _report(args, settings)
+        if args.command == "demo":
+            return _demo(args, settings)
     except (SettingsError, HandoffError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -115,6 +145,79 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
         print(f"Wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
+    return 0
+
+
+def _add_report_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report",
+        help="the support lead's report (HTML page or JSON)",
+        description="The support lead's report for one period: conversations, outcome shares "
+        "and the bot's containment, handoff rate and triggers, first response times of the bot "
+        "and of a person (median, p90), time to claim, resolution time, CSAT by outcome and by "
+        "agent, answer feedback by article, the questions the bot could not answer most often "
+        "and per-day trends. Each figure has its definition under it (in the JSON under "
+        "'definitions'). The page is one self-contained HTML file: it opens from disk and "
+        "fetches nothing. The handoff service serves the same page at /report.",
+        epilog="Examples: report --since 7d | report --from 2026-11-01 --to 2026-11-30 "
+        "--out november.html | report --json > report.json",
+    )
+    p.add_argument(
+        "--since",
+        metavar="SPAN",
+        help="the last SPAN up to now: e.g. 12h, 7d, 4w (default: 30d)",
+    )
+    p.add_argument(
+        "--from",
+        dest="start",
+        metavar="YYYY-MM-DD",
+        help="first UTC day of the period (instead of --since)",
+    )
+    p.add_argument(
+        "--to",
+        dest="end",
+        metavar="YYYY-MM-DD",
+        help="last UTC day of the period, included (default: today)",
+    )
+    p.add_argument(
+        "--out",
+        "-o",
+        type=Path,
+        help="file to write (default: $PARLEY_STATE_DIR/report.html, i.e. var/report.html; "
+        "with --json, standard output)",
+    )
+    p.add_argument("--json", action="store_true", help="the figures as JSON instead of HTML")
+
+
+def _report(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from handoff.db import Database
+    from handoff.report import ReportError, build_report, resolve_period
+
+    try:
+        period = resolve_period(args.since, args.start, args.end)
+    except ReportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    db = Database(settings.db_url)
+    try:
+        report = build_report(db, period)
+    finally:
+        db.dispose()
+    if args.json:
+        text = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+        if not args.out:
+            sys.stdout.write(text)
+            return 0
+    else:
+        from handoff.report_html import render_html
+
+        text = render_html(report)
+    out: Path = args.out or settings.state_dir / "report.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    print(f"Wrote {out} ({report['period']['label']}); open it in a browser.", file=sys.stderr)
     return 0
 
 
@@ -150,6 +253,39 @@ def _outbox(args: argparse.Namespace, settings: Settings) -> int:
                 )
     finally:
         db.dispose()
+    return 0
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from handoff.db import Database
+    from handoff.demo import DemoFiller, clear_demo, count_conversations, knowledge_answerer
+
+    if args.days < 1 or args.per_day <= 0:
+        raise SettingsError("--days and --per-day must be positive")
+    db = Database(settings.db_url)
+    try:
+        if args.clear:
+            print(f"Removed {clear_demo(db)} demo conversations from {settings.db_url}.")
+            return 0
+        demo, real = count_conversations(db)
+        if real and not args.force:
+            raise SettingsError(
+                f"{settings.db_url} holds {real} real conversations; demo data would mix with "
+                "them. Point HANDOFF_DB_URL at another database, or pass --force."
+            )
+        if demo:
+            print(f"Replacing the {demo} demo conversations already there.")
+            clear_demo(db)
+        print("Loading the knowledge answerer…", file=sys.stderr)
+        filler = DemoFiller(db, knowledge_answerer(), seed=args.seed)
+        with tqdm(desc="Demo conversations", unit="conv", total=None) as bar:
+            summary = filler.fill(args.days, args.per_day, progress=bar.update)
+    finally:
+        db.dispose()
+    print(f"Wrote {summary.line()} to {settings.db_url}.")
+    print("Next: python -m handoff report   and   python -m knowledge gaps --out var/gaps")
     return 0
 
 
