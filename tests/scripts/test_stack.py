@@ -29,6 +29,10 @@ def test_fingerprint_changes_with_training_data_only(tmp_path: Path) -> None:
     (tmp_path / "bot" / "__pycache__" / "x.cpython-310.pyc").write_bytes(b"\0")
     assert stack.model_fingerprint(tmp_path) == before
 
+    # Channels run in the server only: changing one needs no retraining.
+    (tmp_path / "bot" / "socketio_channel.py").write_text("# channel\n")
+    assert stack.model_fingerprint(tmp_path) == before
+
     (tmp_path / "bot" / "data" / "nlu.yml").write_text("nlu: [changed]\n")
     assert stack.model_fingerprint(tmp_path) != before
 
