@@ -1,4 +1,4 @@
-"""Command line for editors and operators: python -m knowledge {index,check,search,watch}."""
+"""Command line for editors and operators: python -m knowledge {index,check,search,watch,gaps}."""
 
 from __future__ import annotations
 
@@ -170,15 +170,28 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("watch", help="keep the index up to date while you edit articles")
     common(sp)
     sp.set_defaults(func=cmd_watch)
+
+    from knowledge import gaps_command
+
+    sp = sub.add_parser(
+        "gaps",
+        help=gaps_command.HELP,
+        description=gaps_command.DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    gaps_command.add_arguments(sp)
+    sp.set_defaults(func=gaps_command.run)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from knowledge.indexer import IndexBusyError
+
     try:
         return int(args.func(args))
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, IndexBusyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
+import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from langchain_chroma import Chroma
 from tqdm import tqdm
@@ -22,6 +25,8 @@ from knowledge.articles import (
 )
 from knowledge.chunking import Chunk, chunk_article
 from knowledge.store import FileEntry, Manifest
+
+log = logging.getLogger(__name__)
 
 BATCH = 64
 # With a shared index, replaced passages are deleted this many seconds after the switch, so
@@ -46,15 +51,64 @@ class IndexReport:
         return bool(self.indexed or self.removed)
 
 
+class IndexBusyError(RuntimeError):
+    """Another process holds the index for longer than we are willing to wait."""
+
+
+# How long indexing waits for another process's run before giving up with a message.
+LOCK_WAIT_SECONDS = float(os.environ.get("KNOWLEDGE_LOCK_WAIT_SECONDS") or 120)
+
+
+def _holder(fh: IO[str]) -> str:
+    fh.seek(0)
+    return fh.read().strip() or "another process"
+
+
 @contextlib.contextmanager
-def index_lock(index_dir: Path) -> Iterator[None]:
-    """One writer at a time (bot process, CLI) per index folder."""
+def index_lock(
+    index_dir: Path, wait: float | None = None, notify: Callable[[str], None] | None = None
+) -> Iterator[None]:
+    """One writer at a time (bot process, CLI) per index folder.
+
+    The lock file names its holder (process id, command, since when), so someone waiting is
+    told who holds it, and gives up after `wait` seconds (KNOWLEDGE_LOCK_WAIT_SECONDS) with
+    a message saying which process to stop, rather than waiting forever."""
     index_dir.mkdir(parents=True, exist_ok=True)
-    with open(index_dir / "index.lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+    wait = LOCK_WAIT_SECONDS if wait is None else wait
+    # "a+": opening must not erase the current holder's name.
+    with open(index_dir / "index.lock", "a+", encoding="utf-8") as fh:
+        deadline = time.monotonic() + wait
+        told = False
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                holder = _holder(fh)
+                if time.monotonic() >= deadline:
+                    raise IndexBusyError(
+                        f"The knowledge index in {index_dir} is held by {holder}, and it did "
+                        f"not finish within {wait:.0f} s. If that process is stuck or left over "
+                        "from an earlier run, stop it (kill PID) and try again."
+                    ) from None
+                if not told:
+                    (notify or log.warning)(
+                        f"The knowledge index is busy: {holder} holds it; waiting up to "
+                        f"{wait:.0f} s."
+                    )
+                    told = True
+                time.sleep(0.1)
         try:
+            fh.seek(0)
+            fh.truncate()
+            command = " ".join(sys.argv)[:200] or "python"
+            fh.write(f"process {os.getpid()} ({command}) since {time.strftime('%H:%M:%S')}")
+            fh.flush()
             yield
         finally:
+            fh.seek(0)
+            fh.truncate()
+            fh.flush()
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
@@ -175,6 +229,10 @@ class Indexer:
                 report.errors.extend(problems)
                 continue
             report.warnings.extend(problems)
+            if article.draft:  # unreviewed (python -m knowledge gaps): never served
+                if rel in known:
+                    gone.append(rel)
+                continue
             if not force and old and old.version == article.content_hash:
                 touch.append(
                     FileEntry(

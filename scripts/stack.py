@@ -7,12 +7,16 @@ services (Python 3.11 venv), each a child process with its own log file.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import hashlib
 import os
 import re
 import secrets
+import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -26,10 +30,9 @@ from typing import IO
 ROOT = Path(__file__).resolve().parent.parent
 RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
 PYTHON_311 = ROOT / ".venv" / "bin" / "python"
-# Everything a trained model depends on: change any of these and the model is retrained.
-# bot/: data, components, pinned Rasa; the NLU featurizer runs knowledge/encoder.py.
-# What the model is trained from. The channels (bot/*_channel.py, bot/channels/) only run in
-# the server, so editing them needs a restart, not a six-minute retraining.
+# Everything a trained model depends on: change any of these and the model is retrained (the
+# NLU featurizer runs knowledge/encoder.py). The channels (bot/*_channel.py, bot/channels/)
+# only run in the server, so editing them needs a restart, not a six-minute retraining.
 MODEL_INPUTS = (
     "config.yml",
     "domain.yml",
@@ -70,6 +73,7 @@ class Settings:
     web_port: int = 8080
     handoff_port: int = 3000
     rasa_token: str = ""
+    handoff_token: str = ""
     extra_env: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -86,6 +90,7 @@ class Settings:
             web_port=_port(env, "WEB_PORT", 8080),
             handoff_port=_port(env, "HANDOFF_PORT", 3000),
             rasa_token=env.get("RASA_TOKEN", ""),
+            handoff_token=env.get("HANDOFF_INTERNAL_TOKEN", ""),
         )
 
     @property
@@ -201,15 +206,25 @@ def check_rasa_venv() -> None:
 
 def rasa_token(settings: Settings) -> str:
     """The token protecting Rasa's HTTP API: from RASA_TOKEN, else made once and kept."""
-    if settings.rasa_token:
-        return settings.rasa_token
-    path = settings.state_dir / "rasa-token"
+    return settings.rasa_token or _kept_token(settings, "rasa-token")
+
+
+def handoff_token(settings: Settings) -> str:
+    """The token protecting the handoff service's /internal/* API and its /report page: from
+    HANDOFF_INTERNAL_TOKEN, else made once and kept."""
+    return settings.handoff_token or _kept_token(settings, "handoff-token")
+
+
+def _kept_token(settings: Settings, name: str) -> str:
+    path = settings.state_dir / name
     if path.exists():
         return path.read_text().strip()
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     token = secrets.token_urlsafe(32)
-    path.write_text(token + "\n")
-    path.chmod(0o600)
+    # Created private: never readable by others, not even for a moment.
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as file:
+        file.write(token + "\n")
+    path.chmod(0o600)  # an existing file keeps its mode through O_CREAT
     return token
 
 
@@ -219,7 +234,7 @@ def _base_env() -> dict[str, str]:
     return env
 
 
-def child_env(settings: Settings, token: str) -> dict[str, str]:
+def child_env(settings: Settings, token: str, handoff_token: str = "") -> dict[str, str]:
     """Environment shared by every process of the stack."""
     env = _base_env()
     env.update(
@@ -232,6 +247,8 @@ def child_env(settings: Settings, token: str) -> dict[str, str]:
             "RASA_TOKEN": token,
             "HANDOFF_PORT": str(settings.handoff_port),
             "HANDOFF_URL": settings.handoff_url,
+            # The action server, the widget server and the console send it on /internal/*.
+            "HANDOFF_INTERNAL_TOKEN": handoff_token,
             "ACTIONS_PORT": str(settings.actions_port),
             "RASA_PORT": str(settings.rasa_port),
             "WEB_PORT": str(settings.web_port),
@@ -327,6 +344,59 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: if the supervisor dies (even by SIGKILL), so does the child.
+
+    Linux sends the signal when the *thread* that started the child ends, so start children
+    from a thread that lives as long as the stack (the main thread in `make run`)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass  # not Linux: stop() still ends the whole process group
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def launch(argv: list[str], env: Mapping[str, str]) -> subprocess.Popen[str]:
+    """A child in its own process group (Ctrl-C reaches only us; we stop the children in
+    order), which dies with its supervisor."""
+    return subprocess.Popen(
+        argv,
+        cwd=ROOT,
+        env=dict(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
+    )
+
+
+def _signal_group(process: subprocess.Popen[str], signum: int) -> None:
+    # The child leads its own group: its workers (Sanic's, say) are in it too.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signum)
+
+
+def stop_processes(processes: list[subprocess.Popen[str]], grace: float = 10.0) -> None:
+    """SIGTERM every child's whole process group, SIGKILL what is left after `grace` seconds,
+    whatever the children are doing (a busy worker, a handler that ignores SIGTERM)."""
+    for process in processes:
+        _signal_group(process, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for process in processes:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(max(0.1, deadline - time.monotonic()))
+        # Also when the leader exited: workers it left behind may still hold the index.
+        _signal_group(process, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(5)
+
+
 class Stack:
     """The running processes. Use as a context manager, or call start()/stop()."""
 
@@ -334,6 +404,7 @@ class Stack:
         self.settings = settings
         self.echo = echo
         self.token = ""
+        self.handoff_token = ""
         self.env: dict[str, str] = {}
         self.services: list[Service] = []
         self._logs: list[IO[str]] = []
@@ -362,7 +433,8 @@ class Stack:
             )
         model = model or ensure_model(settings, self.echo)
         self.token = rasa_token(settings)
-        self.env = child_env(settings, self.token)
+        self.handoff_token = handoff_token(settings)
+        self.env = child_env(settings, self.token, self.handoff_token)
         self.index_knowledge()
         logs_dir = settings.state_dir / "logs"
         logs_dir.mkdir(parents=True, exist_ok=True)
@@ -370,17 +442,7 @@ class Stack:
         for service in self.services:
             log = open(logs_dir / f"{service.name}.log", "a", encoding="utf-8")  # noqa: SIM115
             self._logs.append(log)
-            service.process = subprocess.Popen(
-                service.argv,
-                cwd=ROOT,
-                env=self.env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                text=True,
-                errors="replace",
-                start_new_session=True,  # Ctrl-C reaches us; we stop the children in order
-            )
+            service.process = launch(service.argv, self.env)
             service.pump = threading.Thread(
                 target=self._pump, args=(service, log), name=f"log-{service.name}", daemon=True
             )
@@ -406,8 +468,9 @@ class Stack:
             text=True,
         )
         if result.returncode != 0 and self.echo:
-            # Broken articles are reported above; the bot serves everything else.
-            print("Some articles could not be indexed (see above).", file=self.echo, flush=True)
+            # Broken articles or a busy index are reported above; the bot serves the last
+            # good index and catches up by itself.
+            print("Indexing did not finish (see above).", file=self.echo, flush=True)
 
     def _pump(self, service: Service, log: IO[str]) -> None:
         assert service.process and service.process.stdout
@@ -455,17 +518,7 @@ class Stack:
         )
 
     def stop(self, grace: float = 10.0) -> None:
-        for service in reversed(self.services):
-            if service.process and service.process.poll() is None:
-                service.process.terminate()
-        deadline = time.monotonic() + grace
-        for service in self.services:
-            if service.process:
-                try:
-                    service.process.wait(max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    service.process.kill()
-                    service.process.wait()
+        stop_processes([s.process for s in reversed(self.services) if s.process], grace)
         for log in self._logs:
             log.close()
         self._logs.clear()
