@@ -41,7 +41,7 @@ lint: .venv/.installed ## ruff and mypy
 	$(PY) -m mypy actions scripts knowledge handoff
 
 validate: .venv-rasa/.installed ## Check the Rasa training data
-	$(RASA) data validate --domain domain.yml --data bot/data --config config.yml --fail-on-warnings
+	@scripts/validate-data
 
 train: setup ## Train the Rasa model if its data changed
 	@$(PY) -m scripts.run --train-only
