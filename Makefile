@@ -38,7 +38,7 @@ test: setup widget ## Run every test: lint, Rasa data checks, conversation tests
 lint: .venv/.installed ## ruff and mypy
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy actions scripts knowledge handoff
+	$(PY) -m mypy actions scripts knowledge handoff widget
 
 validate: .venv-rasa/.installed ## Check the Rasa training data
 	@scripts/validate-data

@@ -96,7 +96,7 @@ def start_web_server() -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = dict(os.environ, WEB_PORT=str(port), RASA_URL=f"http://127.0.0.1:{free_port()}")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "scripts.demo_server"],
+        [sys.executable, "-m", "widget.server"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

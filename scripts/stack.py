@@ -296,7 +296,7 @@ def services(settings: Settings, model: Path, token: str) -> list[Service]:
         ),
         Service(
             "web",
-            [str(PYTHON_311), "-m", "scripts.demo_server"],
+            [str(PYTHON_311), "-m", "widget.server"],
             ready=lambda: _http_ok(f"{settings.web_url}/"),
             url=settings.web_url,
         ),

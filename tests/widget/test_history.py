@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from scripts.demo_server import history_from_tracker, parse_csat
+from widget.server import history_from_tracker, parse_csat
 
 SOURCES = [
     {

@@ -1,4 +1,5 @@
-"""The widget's web server: the widget script, a demo page, and the widget's small API.
+"""The widget's web server (`python -m widget.server`): the widget script, a demo page, and
+the widget's small API, on Starlette under uvicorn.
 
 Routes:
   GET  /parley-widget.js      the built widget (widget/dist/, made by `make widget`)
@@ -15,19 +16,25 @@ knowing it is what gives access, like the conversation's own URL.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from handoff.asgi import ASGIApp, BodyLimitMiddleware, uvicorn_config
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_DIR = ROOT / "widget" / "demo"
@@ -38,6 +45,7 @@ WIDGET_FILES = ("parley-widget.js", "parley-widget.js.map", "parley-widget.js.LE
 SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{32,128}$")
 MAX_MESSAGES = 300
 MAX_COMMENT = 1000
+MAX_BODY = 16_384  # a survey answer; nothing else is posted here
 HANDOFF_META = "parley_handoff"
 NOTICE_KINDS = ("queued", "joined", "handback", "closed")
 GOODBYE_ACTIONS = frozenset({"utter_goodbye"})
@@ -198,36 +206,41 @@ class UpstreamError(Exception):
         self.status = status
 
 
-def _call(url: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        url,
-        data=data,
-        method="GET" if body is None else "POST",
-        headers={"Content-Type": "application/json", **(headers or {})},
-    )
+async def _call(
+    client: httpx.AsyncClient, url: str, body: Any = None, headers: dict[str, str] | None = None
+) -> Any:
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        raise UpstreamError(502, f"upstream answered {exc.code}") from exc
-    except (OSError, ValueError) as exc:
+        if body is None:
+            response = await client.get(url, headers=headers)
+        else:
+            response = await client.post(url, json=body, headers=headers)
+    except httpx.HTTPError as exc:
         raise UpstreamError(503, "upstream unreachable") from exc
+    if response.is_error:
+        raise UpstreamError(502, f"upstream answered {response.status_code}")
+    try:
+        return response.json() if response.content else None
+    except ValueError as exc:
+        raise UpstreamError(502, "upstream answered something that is not JSON") from exc
 
 
-def fetch_history(settings: Settings, session_id: str) -> dict[str, Any]:
+async def fetch_history(
+    client: httpx.AsyncClient, settings: Settings, session_id: str
+) -> dict[str, Any]:
     query = urllib.parse.urlencode({"include_events": "ALL", "token": settings.rasa_token})
     sender = urllib.parse.quote(session_id, safe="")
-    tracker = _call(f"{settings.rasa_url}/conversations/{sender}/tracker?{query}")
+    tracker = await _call(client, f"{settings.rasa_url}/conversations/{sender}/tracker?{query}")
     return history_from_tracker(tracker if isinstance(tracker, dict) else {})
 
 
-def store_csat(settings: Settings, payload: dict[str, Any]) -> None:
+async def store_csat(
+    client: httpx.AsyncClient, settings: Settings, payload: dict[str, Any]
+) -> None:
     if not settings.handoff_url:
         raise UpstreamError(503, "the handoff service (which keeps the ledger) is not configured")
     token = settings.handoff_token
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    _call(f"{settings.handoff_url}/internal/csat", payload, headers)
+    await _call(client, f"{settings.handoff_url}/internal/csat", payload, headers)
 
 
 def parse_csat(body: bytes) -> dict[str, Any]:
@@ -247,100 +260,11 @@ def parse_csat(body: bytes) -> dict[str, Any]:
 
 # --- HTTP -------------------------------------------------------------------------------
 
+NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
-class WidgetHandler(SimpleHTTPRequestHandler):
-    settings: Settings
-    config_js = b""
 
-    def do_OPTIONS(self) -> None:  # noqa: N802 (http.server's naming)
-        self.send_response(204)
-        self._cors()
-        self.send_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-        self.send_header("Access-Control-Allow-Headers", "Content-Type, Accept")
-        self.send_header("Access-Control-Max-Age", "600")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def do_GET(self) -> None:  # noqa: N802
-        path = urllib.parse.urlsplit(self.path).path
-        if path == "/config.js":
-            self._send(200, self.config_js, "text/javascript; charset=utf-8")
-        elif path.startswith("/api/history/"):
-            session_id = path.removeprefix("/api/history/")
-            if not SESSION_ID.match(session_id):
-                self._json(404, {"error": "unknown session"})
-                return
-            try:
-                self._json(200, fetch_history(self.settings, session_id))
-            except UpstreamError as exc:
-                self._json(exc.status, {"error": str(exc)})
-        elif path.lstrip("/") in WIDGET_FILES:
-            self._widget_file(path.lstrip("/"))
-        else:
-            super().do_GET()
-
-    def do_POST(self) -> None:  # noqa: N802
-        path = urllib.parse.urlsplit(self.path).path
-        if path != "/api/csat":
-            self._json(404, {"error": "not found"})
-            return
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > 16_384:
-            self._json(413, {"error": "too large"})
-            return
-        try:
-            payload = parse_csat(self.rfile.read(length))
-        except ValueError as exc:
-            self._json(400, {"error": str(exc)})
-            return
-        try:
-            store_csat(self.settings, payload)
-        except UpstreamError as exc:
-            self._json(exc.status, {"error": str(exc)})
-            return
-        self._json(200, {"ok": True})
-
-    def _widget_file(self, name: str) -> None:
-        file = DIST_DIR / name
-        if not file.is_file():
-            self._send(
-                503,
-                b"/* The widget is not built yet: run `make widget`. */\n",
-                "text/javascript; charset=utf-8",
-            )
-            return
-        kind = "application/json" if name.endswith(".map") else "text/javascript; charset=utf-8"
-        if name.endswith(".txt"):
-            kind = "text/plain; charset=utf-8"
-        self._send(200, file.read_bytes(), kind, cache="no-cache")
-
-    def _cors(self) -> None:
-        allowed = self.settings.allowed_origins
-        origin = (self.headers.get("Origin") or "").rstrip("/")
-        if "*" in allowed:
-            self.send_header("Access-Control-Allow-Origin", "*")
-        elif origin and origin in allowed:
-            self.send_header("Access-Control-Allow-Origin", origin)
-            self.send_header("Vary", "Origin")
-
-    def _send(self, status: int, body: bytes, kind: str, cache: str = "no-store") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Cache-Control", cache)
-        self.send_header("Content-Length", str(len(body)))
-        self._cors()
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _json(self, status: int, body: Any) -> None:
-        self._send(status, json.dumps(body).encode(), "application/json")
-
-    def end_headers(self) -> None:
-        self.send_header("X-Content-Type-Options", "nosniff")
-        super().end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass  # one line per request is noise in `make run`
+def _json(status: int, body: Any) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers=NO_STORE)
 
 
 def demo_config(settings: Settings) -> bytes:
@@ -351,16 +275,76 @@ def demo_config(settings: Settings) -> bytes:
     return f"window.parleyConfig = {json.dumps(config)};\n".encode()
 
 
+def create_app(settings: Settings, client: httpx.AsyncClient | None = None) -> ASGIApp:
+    """The widget server as an ASGI application (uvicorn serves it; tests call it too)."""
+    http = client or httpx.AsyncClient(timeout=10)
+    config_js = demo_config(settings)
+
+    async def config(_: Request) -> Response:
+        return Response(config_js, media_type="text/javascript; charset=utf-8", headers=NO_STORE)
+
+    async def history(request: Request) -> Response:
+        session_id = request.path_params["session_id"]
+        if not SESSION_ID.match(session_id):
+            return _json(404, {"error": "unknown session"})
+        try:
+            return _json(200, await fetch_history(http, settings, session_id))
+        except UpstreamError as exc:
+            return _json(exc.status, {"error": str(exc)})
+
+    async def csat(request: Request) -> Response:
+        try:
+            payload = parse_csat(await request.body())
+        except ValueError as exc:
+            return _json(400, {"error": str(exc)})
+        try:
+            await store_csat(http, settings, payload)
+        except UpstreamError as exc:
+            return _json(exc.status, {"error": str(exc)})
+        return _json(200, {"ok": True})
+
+    async def widget_file(request: Request) -> Response:
+        name = request.url.path.lstrip("/")
+        file = DIST_DIR / name
+        if not file.is_file():
+            return Response(
+                b"/* The widget is not built yet: run `make widget`. */\n",
+                status_code=503,
+                media_type="text/javascript; charset=utf-8",
+            )
+        kind = "application/json" if name.endswith(".map") else "text/javascript; charset=utf-8"
+        if name.endswith(".txt"):
+            kind = "text/plain; charset=utf-8"
+        return Response(
+            file.read_bytes(),
+            media_type=kind,
+            headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
+        )
+
+    routes = [
+        Route("/config.js", config),
+        Route("/api/history/{session_id:path}", history),
+        Route("/api/csat", csat, methods=["POST"]),
+        *[Route(f"/{name}", widget_file) for name in WIDGET_FILES],
+        Mount("/", StaticFiles(directory=DEMO_DIR, html=True)),
+    ]
+    app = Starlette(routes=routes)
+    origins = list(settings.allowed_origins)
+    # The widget runs on the customers' sites: their pages call /api from another origin.
+    cors: ASGIApp = CORSMiddleware(
+        app,
+        allow_origins=origins,
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Content-Type", "Accept"],
+        max_age=600,
+    )
+    return BodyLimitMiddleware(cors, MAX_BODY)
+
+
 def main() -> None:
     settings = Settings.from_env()
-    WidgetHandler.settings = settings
-    WidgetHandler.config_js = demo_config(settings)
-    handler = partial(WidgetHandler, directory=str(DEMO_DIR))
-    server = ThreadingHTTPServer((settings.host, settings.port), handler)
-    server.daemon_threads = True
     print(f"Widget demo page on http://{settings.host}:{settings.port}/", flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        server.serve_forever()
+    uvicorn.Server(uvicorn_config(create_app(settings), settings.host, settings.port)).run()
 
 
 if __name__ == "__main__":
