@@ -6,9 +6,14 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from handoff.service import HandoffError
 from handoff.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from handoff.db import Database
+    from handoff.privacy import RetentionLoop
 
 DESCRIPTION = """\
 Human handoff for the Parley support bot.
@@ -23,6 +28,8 @@ Human handoff for the Parley support bot.
   report   the support lead's report (outcomes, handoffs, response times, CSAT,
            answer feedback, unanswered questions, per-day trends) as HTML or JSON.
   demo     fill the database with a realistic month of demo conversations.
+  forget   delete one customer's conversation everywhere: Slack, Rasa, the handoff database.
+  purge    forget every conversation idle longer than HANDOFF_RETENTION_DAYS.
 
 Settings come from environment variables (see handoff/README.md).
 """
@@ -61,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="first give idle conversations their final outcome (abandoned etc.)",
     )
     _add_report_parser(sub)
+    _add_privacy_parsers(sub)
     p = sub.add_parser("outbox", help="show pending/failed deliveries")
     p.add_argument("--retry-failed", action="store_true", help="queue failed deliveries again")
     p = sub.add_parser(
@@ -106,7 +114,12 @@ def main(argv: list[str] | None = None) -> int:
                     f"cannot listen on {settings.host}:{settings.port} ({exc.strerror}); "
                     "set HANDOFF_PORT to a free port"
                 ) from exc
-            server.serve_forever()
+            retention = _start_retention(settings, server.db)
+            try:
+                server.serve_forever()
+            finally:
+                if retention is not None:
+                    retention.stop()
             return 0
         if args.command == "console":
             from handoff import console
@@ -120,10 +133,91 @@ def main(argv: list[str] | None = None) -> int:
             return _report(args, settings)
         if args.command == "demo":
             return _demo(args, settings)
+        if args.command in ("forget", "purge"):
+            return _forget_or_purge(args, settings)
     except (SettingsError, HandoffError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 1
+
+
+def _add_privacy_parsers(sub: argparse._SubParsersAction) -> None:
+    keep_help = (
+        "leave the Slack packets and threads in place (when this machine has no Slack token)"
+    )
+    p = sub.add_parser(
+        "forget",
+        help="delete one customer's conversation everywhere",
+        description="Delete one conversation everywhere Parley keeps it and say what was "
+        "removed: its packet and thread in Slack (chat.delete; agents' own replies can only be "
+        "deleted by them or a Slack admin and are listed), its events in Rasa's tracker store "
+        "(RASA_TRACKER_DB, and RASA_EVENTS_DB_URL if set), and its ledger row, handoffs, "
+        "messages, outbox deliveries, knowledge answers and feedback in the handoff database. "
+        "Needs the same environment as the service (Slack token included).",
+    )
+    p.add_argument("sender_id", metavar="SENDER_ID", help="Rasa sender id of the conversation")
+    p.add_argument("--keep-slack", action="store_true", help=keep_help)
+    p = sub.add_parser(
+        "purge",
+        help="forget every conversation idle longer than the retention period",
+        description="Forget (as `forget` does) every conversation with no activity for "
+        "HANDOFF_RETENTION_DAYS days (or --days). The service does this daily when "
+        "HANDOFF_RETENTION_DAYS is set.",
+    )
+    p.add_argument("--days", type=int, help="retention period (default: HANDOFF_RETENTION_DAYS)")
+    p.add_argument("--dry-run", action="store_true", help="list what would be forgotten")
+    p.add_argument("--keep-slack", action="store_true", help=keep_help)
+
+
+def _forget_or_purge(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import timedelta
+
+    from handoff.db import Database
+    from handoff.privacy import ForgetError, Forgetter
+
+    days = getattr(args, "days", None) or settings.retention_days
+    if args.command == "purge" and days < 1:
+        raise SettingsError(
+            "no retention period: set HANDOFF_RETENTION_DAYS (e.g. 90) or pass --days"
+        )
+    db = Database(settings.db_url)
+    try:
+        forgetter = Forgetter.from_settings(settings, db, keep_slack=args.keep_slack)
+        if args.command == "forget":
+            try:
+                report = forgetter.forget(args.sender_id)
+            except ForgetError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
+            if not report.removed_anything:
+                print(f"Nothing stored for {args.sender_id}: nothing to remove.")
+                return 0
+            print(f"Forgot {args.sender_id}:")
+        elif args.dry_run:
+            stale = forgetter.stale_senders(timedelta(days=days))
+            print(f"{len(stale)} conversations idle for more than {days} days would be forgotten:")
+            for sender_id in stale:
+                print(f"  {sender_id}")
+            return 0
+        else:
+            report = forgetter.purge(timedelta(days=days))
+            print(f"Forgot {len(report.senders)} conversations idle for more than {days} days:")
+    finally:
+        db.dispose()
+    for line in report.lines():
+        print(f"  {line}")
+    return 1 if report.failed else 0
+
+
+def _start_retention(settings: Settings, db: Database) -> RetentionLoop | None:
+    """The daily retention purge, when HANDOFF_RETENTION_DAYS is set."""
+    if settings.retention_days < 1:
+        return None
+    from handoff.privacy import Forgetter, RetentionLoop
+
+    loop = RetentionLoop(Forgetter.from_settings(settings, db), settings.retention_days)
+    loop.start()
+    return loop
 
 
 def _export(args: argparse.Namespace, settings: Settings) -> int:
@@ -141,26 +235,39 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         db.dispose()
     if args.output:
-        args.output.write_text(text, encoding="utf-8")
+        args.output.write_text(text, encoding="utf-8", newline="")  # CSV rows end in CRLF
         print(f"Wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
     return 0
 
 
+REPORT_DESCRIPTION = """\
+The support lead's report for one period: conversations, outcome shares and the
+bot's containment, handoff rate and triggers, first response times of the bot
+and of a person (median, p90), time to claim, resolution time, CSAT by outcome
+and by agent, answer feedback by article, the questions the bot could not
+answer most often, and per-day trends. Each figure has its definition under it
+(in the JSON: "definitions"; see also handoff/README.md).
+
+The page is one self-contained HTML file: it opens from disk and fetches
+nothing. The handoff service serves the same page at /report (internal token).
+"""
+REPORT_EXAMPLES = """\
+examples:
+  python -m handoff report                       last 30 days -> var/report.html
+  python -m handoff report --since 7d --out week.html
+  python -m handoff report --from 2026-11-01 --to 2026-11-30 --json > november.json
+"""
+
+
 def _add_report_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "report",
         help="the support lead's report (HTML page or JSON)",
-        description="The support lead's report for one period: conversations, outcome shares "
-        "and the bot's containment, handoff rate and triggers, first response times of the bot "
-        "and of a person (median, p90), time to claim, resolution time, CSAT by outcome and by "
-        "agent, answer feedback by article, the questions the bot could not answer most often "
-        "and per-day trends. Each figure has its definition under it (in the JSON under "
-        "'definitions'). The page is one self-contained HTML file: it opens from disk and "
-        "fetches nothing. The handoff service serves the same page at /report.",
-        epilog="Examples: report --since 7d | report --from 2026-11-01 --to 2026-11-30 "
-        "--out november.html | report --json > report.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=REPORT_DESCRIPTION,
+        epilog=REPORT_EXAMPLES,
     )
     p.add_argument(
         "--since",
@@ -183,6 +290,7 @@ def _add_report_parser(sub: argparse._SubParsersAction) -> None:
         "--out",
         "-o",
         type=Path,
+        metavar="FILE",
         help="file to write (default: $PARLEY_STATE_DIR/report.html, i.e. var/report.html; "
         "with --json, standard output)",
     )
@@ -217,7 +325,8 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
     out: Path = args.out or settings.state_dir / "report.html"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
-    print(f"Wrote {out} ({report['period']['label']}); open it in a browser.", file=sys.stderr)
+    hint = "" if args.json else "; open it in a browser"
+    print(f"Wrote {out} ({report['period']['label']}){hint}.", file=sys.stderr)
     return 0
 
 

@@ -346,6 +346,7 @@ class DemoFiller:
             self.agent_work(chat, chat.hand_off(), topic=topic)
         elif roll < 0.7:
             # Customers mostly rephrase (a repeat counts as a loop), or try something else.
+            again_topic: dict[str, Any] | None
             if topic is not None and rng.random() < 0.7:
                 again, again_topic = str(rng.choice(topic["questions"])), topic
             elif rng.random() < 0.5:

@@ -6,6 +6,7 @@ when SLACK_APP_TOKEN is set, the Socket Mode connection."""
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import signal
@@ -13,6 +14,7 @@ import threading
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 from slack_bolt import App
 from slack_bolt.request import BoltRequest
@@ -178,7 +180,11 @@ class HandoffServer:
                 return self.rfile.read(length).decode("utf-8") if length else ""
 
             def do_GET(self) -> None:  # noqa: N802
-                if self.path.split("?")[0] == "/healthz":
+                path, _, query = self.path.partition("?")
+                if path == "/report":
+                    self._send(*server.report(self.headers.get("Authorization") or "", query))
+                    return
+                if path == "/healthz":
                     self._send(
                         200,
                         {
@@ -204,7 +210,8 @@ class HandoffServer:
                     return
                 if path.startswith("/internal/"):
                     token = server.settings.internal_token
-                    if token and self.headers.get("Authorization") != f"Bearer {token}":
+                    given = (self.headers.get("Authorization") or "").encode()
+                    if token and not hmac.compare_digest(given, f"Bearer {token}".encode()):
                         self._send(401, {"error": "unauthorized"})
                         return
                     try:
@@ -218,6 +225,50 @@ class HandoffServer:
                 self._send(404, {"error": "not found"})
 
         return Handler
+
+    def report(self, authorization: str, query: str) -> tuple[int, str, dict[str, str]]:
+        """GET /report: the support lead's report page (or `format=json`) for `since=7d` or
+        `from=YYYY-MM-DD&to=YYYY-MM-DD`. It needs the internal token, as a Bearer header or
+        as `token=` in the link (so a browser can open it)."""
+        params = {key: values[-1] for key, values in parse_qs(query).items()}
+        text = {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-store"}
+        token = self.settings.internal_token
+        if not token:
+            return (
+                403,
+                "The report is behind the internal token, and none is set: set "
+                "HANDOFF_INTERNAL_TOKEN for the handoff service (make run does), then open "
+                "/report?token=<that token>.\n",
+                text,
+            )
+        given = authorization.removeprefix("Bearer ").strip() or params.get("token", "")
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            return (
+                401,
+                "Wrong or missing token: open /report?token=<HANDOFF_INTERNAL_TOKEN>.\n",
+                text,
+            )
+        from handoff.report import URL_NAMES, ReportError, build_report, resolve_period
+
+        try:
+            period = resolve_period(
+                params.get("since"), params.get("from"), params.get("to"), names=URL_NAMES
+            )
+        except ReportError as exc:
+            return 400, f"{exc}\n", text
+        report = build_report(self.db, period)
+        headers = {
+            "Cache-Control": "no-store",
+            # The token may be in the link: never send it on, never let the page load anything.
+            "Referrer-Policy": "no-referrer",
+            "X-Content-Type-Options": "nosniff",
+        }
+        if params.get("format") == "json":
+            return 200, json.dumps(report, ensure_ascii=False), headers
+        from handoff.report_html import CSP, render_html
+
+        headers.update({"Content-Type": "text/html; charset=utf-8", "Content-Security-Policy": CSP})
+        return 200, render_html(report), headers
 
     def internal(self, path: str, data: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """Internal API for the action server, the console and the widget backend."""

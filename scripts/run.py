@@ -82,6 +82,8 @@ def _announce(settings: Settings, stack: Stack, open_browser: bool) -> None:
     ]
     if any(s.name == "handoff" for s in stack.services):
         lines.append(f"  Handoff service  {settings.handoff_url}")
+        report = f"{settings.handoff_url}/report?since=30d&token={stack.handoff_token}"
+        lines.append(f"  Support report   {report}")
     lines += [
         f"  Rasa API token   in {settings.state_dir / 'rasa-token'}",
         "Press Ctrl-C to stop.",

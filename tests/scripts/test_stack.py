@@ -96,6 +96,20 @@ def test_token_is_made_once_and_kept_private(tmp_path: Path) -> None:
     assert (tmp_path / "rasa-token").stat().st_mode & 0o077 == 0
 
 
+def test_handoff_token_is_kept_and_given_to_every_child(tmp_path: Path) -> None:
+    settings = dataclasses.replace(Settings.from_env({}), state_dir=tmp_path)
+
+    made = stack.handoff_token(settings)
+
+    assert len(made) >= 32 and made != stack.rasa_token(settings)
+    assert stack.handoff_token(settings) == made
+    assert (tmp_path / "handoff-token").stat().st_mode & 0o077 == 0
+    assert stack.child_env(settings, "rasa", made)["HANDOFF_INTERNAL_TOKEN"] == made
+    # One set in the environment wins over the kept one.
+    chosen = Settings.from_env({"HANDOFF_INTERNAL_TOKEN": "from-env"})
+    assert stack.handoff_token(chosen) == "from-env"
+
+
 def test_a_port_in_use_is_reported_before_starting(tmp_path: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
