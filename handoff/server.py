@@ -1,24 +1,30 @@
 """`python -m handoff serve`: the handoff service process.
 
-One process runs: the HTTP endpoint (internal API for the action server and the console,
-`/slack/events` for Slack), the outbox worker, the Rasa event tail, the idle sweeper and,
-when SLACK_APP_TOKEN is set, the Socket Mode connection."""
+One process runs: two HTTP listeners on Starlette under uvicorn (the public one with
+`/slack/events` for Slack and `/report`; the internal API for the action server, the widget
+server and the console on a loopback-only one), the outbox worker, the Rasa event tail, the
+idle sweeper and, when SLACK_APP_TOKEN is set, the Socket Mode connection."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
 import signal
 import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
 from slack_bolt import App
-from slack_bolt.request import BoltRequest
+from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
+from handoff.asgi import ASGIApp, BodyLimitMiddleware, ThreadedServer
 from handoff.db import Database
 from handoff.outbox import OutboxWorker
 from handoff.rasa_client import RasaClient
@@ -27,6 +33,11 @@ from handoff.service import HandoffError, HandoffService
 from handoff.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# Slack's payloads (a Resolve form, an event) are a few KB; 1 MB is plenty. Handoff packets
+# on the internal API carry the transcript: allow more.
+PUBLIC_MAX_BODY = 1_000_000
+INTERNAL_MAX_BODY = 5_000_000
 
 
 class HandoffServer:
@@ -74,15 +85,31 @@ class HandoffServer:
             if settings.rasa_events_db_url
             else None
         )
-        self.httpd = ThreadingHTTPServer((settings.host, settings.port), self._handler())
-        self.httpd.daemon_threads = True
+        settings.check_exposure()
+        self.public = ThreadedServer(
+            BodyLimitMiddleware(self._public_app(), PUBLIC_MAX_BODY), settings.host, settings.port
+        )
+        try:
+            self.internal_http = ThreadedServer(
+                BodyLimitMiddleware(self._internal_app(), INTERNAL_MAX_BODY),
+                settings.internal_host,
+                settings.internal_port,
+            )
+        except OSError:
+            self.public.sock.close()
+            raise
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._socket_mode: Any = None
 
     @property
     def port(self) -> int:
-        return int(self.httpd.server_address[1])
+        """The public listener's port (Slack events, /report)."""
+        return self.public.port
+
+    @property
+    def internal_port(self) -> int:
+        return self.internal_http.port
 
     def mode(self) -> str:
         if not self.settings.slack_enabled:
@@ -96,9 +123,9 @@ class HandoffServer:
             self.tail.start()
         sweeper = threading.Thread(target=self._sweep_loop, name="idle-sweep", daemon=True)
         sweeper.start()
-        http = threading.Thread(target=self.httpd.serve_forever, name="http", daemon=True)
-        http.start()
-        self._threads = [sweeper, http]
+        self.public.start()
+        self.internal_http.start()
+        self._threads = [sweeper]
         if self.settings.socket_mode and self.slack_app is not None:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -110,8 +137,8 @@ class HandoffServer:
         self._stop.set()
         if self._socket_mode is not None:
             self._socket_mode.close()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.public.stop()
+        self.internal_http.stop()
         if self.tail:
             self.tail.stop()
         self.worker.stop()
@@ -134,7 +161,8 @@ class HandoffServer:
             self.mode(),
         )
         print(
-            f"Handoff service on http://{self.settings.host}:{self.port} ({self.mode()} mode)",
+            f"Handoff service on http://{self.settings.host}:{self.port} ({self.mode()} mode), "
+            f"internal API on http://{self.settings.internal_host}:{self.internal_port}",
             flush=True,
         )
         done.wait()
@@ -149,82 +177,59 @@ class HandoffServer:
                 log.exception("idle sweep failed")
 
     # -- HTTP -----------------------------------------------------------------------
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        server = self
+    async def _healthz(self, _: Request) -> Response:
+        pending = await asyncio.to_thread(self.service.pending_outbox)
+        return JSONResponse({"ok": True, "mode": self.mode(), "pending_outbox": pending})
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # Headers and body go out in separate writes; without TCP_NODELAY, Nagle's
-            # algorithm and the client's delayed ACK add ~40 ms to every response.
-            disable_nagle_algorithm = True
+    def _public_app(self) -> ASGIApp:
+        async def slack_events(request: Request) -> Response:
+            if self.slack_app is None or not self.settings.slack_signing_secret:
+                return JSONResponse({"error": "Slack HTTP events are not configured"}, 404)
+            body = await request.body()
+            # Bolt checks the signature first; its listeners block (database, Web API calls).
+            response = await asyncio.to_thread(
+                self.slack_app.dispatch, to_bolt_request(request, body)
+            )
+            return to_starlette_response(response)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                log.debug("http: " + format, *args)
+        async def report(request: Request) -> Response:
+            status, body, headers = await asyncio.to_thread(
+                self.report, request.headers.get("authorization", ""), request.url.query
+            )
+            headers.setdefault("Content-Type", "application/json")
+            return Response(body, status_code=status, headers=headers)
 
-            def _send(self, status: int, body: Any, headers: dict[str, Any] | None = None) -> None:
-                data = (body if isinstance(body, str) else json.dumps(body)).encode()
-                self.send_response(status)
-                sent_type = False
-                for key, values in (headers or {}).items():
-                    for value in values if isinstance(values, list | tuple) else [values]:
-                        self.send_header(key, value)
-                        sent_type |= key.lower() == "content-type"
-                if not sent_type:
-                    self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+        return Starlette(
+            routes=[
+                Route("/healthz", self._healthz),
+                Route("/slack/events", slack_events, methods=["POST"]),
+                Route("/report", report),
+            ]
+        )
 
-            def _body(self) -> str:
-                length = int(self.headers.get("Content-Length") or 0)
-                return self.rfile.read(length).decode("utf-8") if length else ""
+    def _internal_app(self) -> ASGIApp:
+        async def internal(request: Request) -> Response:
+            token = self.settings.internal_token
+            given = request.headers.get("authorization", "").encode()
+            if token and not hmac.compare_digest(given, f"Bearer {token}".encode()):
+                return JSONResponse({"error": "unauthorized"}, 401)
+            try:
+                data = json.loads(await request.body() or b"{}")
+                if not isinstance(data, dict):
+                    raise TypeError("expected a JSON object")
+                status, result = await asyncio.to_thread(self.internal, request.url.path, data)
+            except (ValueError, KeyError, TypeError) as exc:
+                status, result = 400, {"error": f"bad request: {exc}"}
+            except HandoffError as exc:
+                status, result = 409, {"error": str(exc)}
+            return JSONResponse(result, status)
 
-            def do_GET(self) -> None:  # noqa: N802
-                path, _, query = self.path.partition("?")
-                if path == "/report":
-                    self._send(*server.report(self.headers.get("Authorization") or "", query))
-                    return
-                if path == "/healthz":
-                    self._send(
-                        200,
-                        {
-                            "ok": True,
-                            "mode": server.mode(),
-                            "pending_outbox": server.service.pending_outbox(),
-                        },
-                    )
-                else:
-                    self._send(404, {"error": "not found"})
-
-            def do_POST(self) -> None:  # noqa: N802
-                path, _, query = self.path.partition("?")
-                body = self._body()
-                if path == "/slack/events":
-                    if server.slack_app is None or not server.settings.slack_signing_secret:
-                        self._send(404, {"error": "Slack HTTP events are not configured"})
-                        return
-                    resp = server.slack_app.dispatch(
-                        BoltRequest(body=body, query=query, headers=dict(self.headers.items()))
-                    )
-                    self._send(resp.status, resp.body, resp.headers)
-                    return
-                if path.startswith("/internal/"):
-                    token = server.settings.internal_token
-                    given = (self.headers.get("Authorization") or "").encode()
-                    if token and not hmac.compare_digest(given, f"Bearer {token}".encode()):
-                        self._send(401, {"error": "unauthorized"})
-                        return
-                    try:
-                        status, result = server.internal(path, json.loads(body or "{}"))
-                    except (ValueError, KeyError, TypeError) as exc:
-                        status, result = 400, {"error": f"bad request: {exc}"}
-                    except HandoffError as exc:
-                        status, result = 409, {"error": str(exc)}
-                    self._send(status, result)
-                    return
-                self._send(404, {"error": "not found"})
-
-        return Handler
+        return Starlette(
+            routes=[
+                Route("/healthz", self._healthz),
+                Route("/internal/{name}", internal, methods=["POST"]),
+            ]
+        )
 
     def report(self, authorization: str, query: str) -> tuple[int, str, dict[str, str]]:
         """GET /report: the support lead's report page (or `format=json`) for `since=7d` or

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from handoff.support_hours import SupportHours, SupportHoursError
+
 PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def is_loopback(host: str) -> bool:
+    """Whether only this machine can reach a listener on `host`."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: assume it is reachable
 
 
 class SettingsError(ValueError):
@@ -31,6 +44,25 @@ def _float(env: dict[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError as exc:
         raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _support_hours(env: dict[str, str]) -> SupportHours | None:
+    raw = env.get("SUPPORT_HOURS", "").strip()
+    if not raw:
+        return None
+    try:
+        return SupportHours.parse(raw)
+    except SupportHoursError as exc:
+        raise SettingsError(str(exc)) from exc
+
+
+def _retention_days(env: dict[str, str]) -> int:
+    days = _int(env, "HANDOFF_RETENTION_DAYS", 0)
+    if days < 0:
+        raise SettingsError(
+            f"HANDOFF_RETENTION_DAYS must be 1 or more (or empty to keep everything), got {days}"
+        )
+    return days
 
 
 def _events_db_url(env: dict[str, str], state_dir: Path) -> str:
@@ -64,6 +96,13 @@ class Settings:
     retry_base_seconds: float
     retry_max_seconds: float
     poll_seconds: float
+    # Rasa's SQL tracker store (endpoints.yml: SQLite at RASA_TRACKER_DB), for `forget`.
+    rasa_tracker_db_url: str = ""
+    support_hours: SupportHours | None = None
+    retention_days: int = 0  # 0: keep conversations until someone runs `forget`
+    identity_secret: str = ""  # PARLEY_IDENTITY_SECRET: verifies signed customer ids
+    internal_host: str = "127.0.0.1"
+    internal_port: int = 3001
 
     @property
     def slack_enabled(self) -> bool:
@@ -78,13 +117,20 @@ class Settings:
         env = dict(os.environ if environ is None else environ)
         state_dir = Path(env.get("PARLEY_STATE_DIR") or "var")
         port = _int(env, "HANDOFF_PORT", 3000)
-        host = env.get("HANDOFF_HOST") or "127.0.0.1"
+        # Slack's events come to the public listener, which follows PARLEY_HOST.
+        host = env.get("HANDOFF_HOST") or env.get("PARLEY_HOST") or "127.0.0.1"
+        # The internal API (action server, widget server, console) has a listener of its own
+        # on loopback: it is never on the address Slack (or anyone) reaches.
+        internal_port = _int(env, "HANDOFF_INTERNAL_PORT", port + 1 if port else 0)
+        internal_host = env.get("HANDOFF_INTERNAL_HOST") or "127.0.0.1"
         settings = cls(
             state_dir=state_dir,
             db_url=env.get("HANDOFF_DB_URL") or f"sqlite:///{state_dir / 'handoff.db'}",
             host=host,
             port=port,
-            service_url=(env.get("HANDOFF_URL") or f"http://127.0.0.1:{port}").rstrip("/"),
+            service_url=(
+                env.get("HANDOFF_URL") or f"http://127.0.0.1:{internal_port}"
+            ).rstrip("/"),
             internal_token=env.get("HANDOFF_INTERNAL_TOKEN", ""),
             rasa_url=(env.get("RASA_URL") or "http://localhost:5005").rstrip("/"),
             rasa_token=env.get("RASA_TOKEN", ""),
@@ -99,8 +145,32 @@ class Settings:
             retry_base_seconds=_float(env, "HANDOFF_RETRY_BASE_SECONDS", 1.0),
             retry_max_seconds=_float(env, "HANDOFF_RETRY_MAX_SECONDS", 300.0),
             poll_seconds=_float(env, "HANDOFF_POLL_SECONDS", 0.2),
+            rasa_tracker_db_url=(
+                f"sqlite:///{env.get('RASA_TRACKER_DB') or state_dir / 'tracker.db'}"
+            ),
+            support_hours=_support_hours(env),
+            retention_days=_retention_days(env),
+            identity_secret=env.get("PARLEY_IDENTITY_SECRET", ""),
+            internal_host=internal_host,
+            internal_port=internal_port,
         )
         return settings
+
+    def check_exposure(self) -> None:
+        """Refuse the combinations that would put the internal API within anyone's reach."""
+        if not is_loopback(self.internal_host) and not self.internal_token:
+            raise SettingsError(
+                f"HANDOFF_INTERNAL_HOST={self.internal_host} makes the internal API (which "
+                "opens handoffs and stores ratings) reachable from other machines, and "
+                "HANDOFF_INTERNAL_TOKEN is not set, so anyone could use it. Set "
+                "HANDOFF_INTERNAL_TOKEN (a long random string), or keep the internal API on "
+                "127.0.0.1."
+            )
+        if self.port and self.port == self.internal_port:
+            raise SettingsError(
+                f"HANDOFF_PORT and HANDOFF_INTERNAL_PORT are both {self.port}: the internal API "
+                "needs a port of its own, off the public one."
+            )
 
     def check_slack(self) -> None:
         """Slack secrets are required only when Slack is switched on (SLACK_BOT_TOKEN set)."""

@@ -72,6 +72,9 @@ class Settings:
     actions_port: int = 5055
     web_port: int = 8080
     handoff_port: int = 3000
+    handoff_internal_port: int = 3001
+    # Only Rasa calls the action server: it stays on loopback whatever PARLEY_HOST says.
+    actions_host: str = "127.0.0.1"
     rasa_token: str = ""
     handoff_token: str = ""
     extra_env: Mapping[str, str] = field(default_factory=dict)
@@ -89,6 +92,10 @@ class Settings:
             actions_port=_port(env, "ACTIONS_PORT", 5055),
             web_port=_port(env, "WEB_PORT", 8080),
             handoff_port=_port(env, "HANDOFF_PORT", 3000),
+            handoff_internal_port=_port(
+                env, "HANDOFF_INTERNAL_PORT", _port(env, "HANDOFF_PORT", 3000) + 1
+            ),
+            actions_host=env.get("ACTIONS_HOST", "127.0.0.1"),
             rasa_token=env.get("RASA_TOKEN", ""),
             handoff_token=env.get("HANDOFF_INTERNAL_TOKEN", ""),
         )
@@ -99,7 +106,7 @@ class Settings:
 
     @property
     def actions_url(self) -> str:
-        return f"http://{self.host}:{self.actions_port}"
+        return f"http://{self.actions_host}:{self.actions_port}"
 
     @property
     def web_url(self) -> str:
@@ -108,6 +115,11 @@ class Settings:
     @property
     def handoff_url(self) -> str:
         return f"http://{self.host}:{self.handoff_port}"
+
+    @property
+    def handoff_internal_url(self) -> str:
+        """The handoff service's internal API: loopback only (handoff/settings.py)."""
+        return f"http://127.0.0.1:{self.handoff_internal_port}"
 
 
 def _path(value: str) -> Path:
@@ -246,14 +258,15 @@ def child_env(settings: Settings, token: str, handoff_token: str = "") -> dict[s
             "RASA_URL": settings.rasa_url,
             "RASA_TOKEN": token,
             "HANDOFF_PORT": str(settings.handoff_port),
-            "HANDOFF_URL": settings.handoff_url,
+            "HANDOFF_INTERNAL_PORT": str(settings.handoff_internal_port),
+            "HANDOFF_URL": settings.handoff_internal_url,
             # The action server, the widget server and the console send it on /internal/*.
             "HANDOFF_INTERNAL_TOKEN": handoff_token,
             "ACTIONS_PORT": str(settings.actions_port),
             "RASA_PORT": str(settings.rasa_port),
             "WEB_PORT": str(settings.web_port),
             # rasa-sdk binds every interface unless told otherwise.
-            "SANIC_HOST": settings.host,
+            "SANIC_HOST": settings.actions_host,
         }
     )
     env.update(settings.extra_env)  # a caller's explicit settings win
@@ -422,6 +435,7 @@ class Stack:
                 ("ACTIONS_PORT", settings.actions_port),
                 ("WEB_PORT", settings.web_port),
                 ("HANDOFF_PORT", settings.handoff_port),
+                ("HANDOFF_INTERNAL_PORT", settings.handoff_internal_port),
             )
             if _port_open(settings.host, port)
         ]

@@ -86,7 +86,7 @@ def test_feedback_over_the_internal_api(tmp_path) -> None:
     settings = settings_for(tmp_path, None, rasa, HANDOFF_INTERNAL_TOKEN="s3cret")
     try:
         with running(settings) as server:
-            url = f"http://127.0.0.1:{server.port}/internal/feedback"
+            url = f"http://127.0.0.1:{server.internal_port}/internal/feedback"
             body = {"sender_id": "c4", "verdict": "yes", "article_path": "returns.md"}
             assert httpx.post(url, json=body).status_code == 401
             auth = {"Authorization": "Bearer s3cret"}

@@ -21,6 +21,8 @@ from typing import Any
 
 from scripts.stack import Settings, Stack, ensure_model, free_port
 
+UNLIMITED_RATES = {"PARLEY_RATE_PER_CONVERSATION": "0", "PARLEY_RATE_PER_ADDRESS": "0"}
+
 
 @dataclasses.dataclass
 class RunningStack:
@@ -80,8 +82,11 @@ def start_stack(extra_env: dict[str, str] | None = None) -> Iterator[RunningStac
             actions_port=free_port(),
             web_port=free_port(),
             handoff_port=free_port(),
+            handoff_internal_port=free_port(),
             rasa_token="test-token",
-            extra_env=dict(extra_env or {}),
+            # Every test client is 127.0.0.1 and sends as fast as it can: the rate limits
+            # are off unless a test (tests/integration/test_channel_guard.py) sets them.
+            extra_env={**UNLIMITED_RATES, **(extra_env or {})},
         )
         model = ensure_model(settings)
         stack = Stack(settings)

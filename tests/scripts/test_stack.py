@@ -138,6 +138,7 @@ def test_a_crashed_child_is_reported_with_its_last_lines(
         actions_port=stack.free_port(),
         web_port=stack.free_port(),
         handoff_port=stack.free_port(),
+        handoff_internal_port=stack.free_port(),
     )
 
     with pytest.raises(StackError) as error, Stack(settings) as running:
@@ -147,3 +148,14 @@ def test_a_crashed_child_is_reported_with_its_last_lines(
     assert "actions process stopped unexpectedly (exit code 1)" in message
     assert "cannot import knowledge" in message
     assert (tmp_path / "logs" / "actions.log").read_text().startswith("loading")
+
+
+def test_the_internal_api_and_the_action_server_stay_on_loopback() -> None:
+    """PARLEY_HOST opens the public servers; the action server and the handoff service's
+    internal API stay where only this machine reaches them."""
+    settings = Settings.from_env({"PARLEY_HOST": "0.0.0.0", "HANDOFF_PORT": "4000"})
+    env = stack.child_env(settings, "t", "h")
+    assert env["SANIC_HOST"] == "127.0.0.1"
+    assert settings.actions_url.startswith("http://127.0.0.1:")
+    assert env["HANDOFF_INTERNAL_PORT"] == "4001"
+    assert env["HANDOFF_URL"] == "http://127.0.0.1:4001"
