@@ -11,6 +11,10 @@ import yaml
 
 ARTICLE_SUFFIXES = {".md", ".markdown", ".txt"}
 MAX_ARTICLE_BYTES = 2_000_000
+# Drafts written by `python -m knowledge gaps`: a new article carries `draft: true` (never
+# indexed), a new section for an existing article starts with this comment. The check
+# flags both until an editor has reviewed the text and removed the marker.
+DRAFT_COMMENT = "<!-- DRAFT"
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,7 @@ class Article:
     updated: str = ""
     content_hash: str = ""
     body_line: int = 1  # line number (1-based) where the body starts in the file
+    draft: bool = False  # `draft: true` in the front matter: not served until removed
 
 
 @dataclass(frozen=True)
@@ -154,6 +159,26 @@ def parse_article(rel_path: str, data: bytes) -> tuple[Article | None, list[Arti
     updated = meta.get("updated") or ""
     if isinstance(updated, dt.date | dt.datetime):
         updated = updated.isoformat()
+    draft = bool(meta.get("draft"))
+    if draft:
+        problems.append(
+            ArticleError(
+                rel_path,
+                field_line("draft"),
+                "marked 'draft: true' (a draft from python -m knowledge gaps): the bot does not "
+                "use it until you have reviewed it and deleted that line",
+            )
+        )
+    for i in range(body_start, len(lines)):
+        if lines[i].lstrip().startswith(DRAFT_COMMENT):
+            problems.append(
+                ArticleError(
+                    rel_path,
+                    i + 1,
+                    "a draft section from python -m knowledge gaps: review it, then delete the "
+                    "'<!-- DRAFT ... -->' line",
+                )
+            )
     return (
         Article(
             path=rel_path,
@@ -165,6 +190,7 @@ def parse_article(rel_path: str, data: bytes) -> tuple[Article | None, list[Arti
             updated=str(updated),
             content_hash=file_hash(data),
             body_line=body_start + 1,
+            draft=draft,
         ),
         problems,
     )
