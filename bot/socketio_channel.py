@@ -7,6 +7,10 @@ shape. And bot messages injected by the handoff (an agent's reply) keep their
 `parley_handoff` metadata, so the widget can show the agent's name and a "human" badge,
 and handoff notices (queued, joined, AI back, closed) as system notices.
 
+Every customer message passes the message guard first (bot/channel_guard.py), as on the
+REST channel: too long or too fast gets a polite reply and never reaches the conversation;
+the rest arrives with personal data removed, command syntax neutralised and page URLs trimmed.
+
 credentials.yml:
     bot.socketio_channel.SocketIOChannel:
       user_message_evt: user_uttered
@@ -15,12 +19,19 @@ credentials.yml:
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
 from rasa.core.channels.socketio import SocketIOInput, SocketIOOutput
 from sanic import Blueprint
+from socketio import AsyncServer
+
+from bot.channel_guard import MAX_REQUEST_BYTES, Refused, client_address, shared_guard
+
+logger = logging.getLogger(__name__)
 
 HANDOFF_METADATA = "parley_handoff"
 SHOWN_FIELDS = ("agent", "kind", "name")  # the idempotency key stays on the server
@@ -55,9 +66,59 @@ class SocketIOChannel(SocketIOInput):
         return SocketIOChannelOutput(self.sio, self.bot_message_evt) if channel else None
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        # Rasa builds a plain SocketIOOutput for every incoming message; swap in ours.
-        async def with_fixed_output(message: UserMessage) -> Any:
-            message.output_channel = SocketIOChannelOutput(self.sio, self.bot_message_evt)
-            return await on_new_message(message)
+        guard = shared_guard()  # a malformed setting stops the server at start-up
+        blueprint = super().blueprint(on_new_message)
+        sio = self.sio
+        assert sio is not None  # set by Rasa's blueprint
+        sio.eio.max_http_buffer_size = MAX_REQUEST_BYTES  # engine.io's packet limit
 
-        return super().blueprint(with_fixed_output)
+        # Replaces Rasa's handler for the same event (socket.io keeps one per event): the
+        # same session handling, with the guard in front and our output channel.
+        @sio.on(self.user_message_evt, namespace=self.namespace)
+        async def handle_message(sid: str, data: Any) -> None:
+            if not isinstance(data, dict):
+                return
+            if self.session_persistence:
+                sender_id = data.get("session_id")
+                if not sender_id:
+                    logger.warning("Ignored a socket.io message without a session_id")
+                    return
+            else:
+                sender_id = sid
+            output = SocketIOChannelOutput(sio, self.bot_message_evt)
+            verdict = guard.admit(
+                conversation=str(sender_id),
+                address=self._client_address(sio, sid),
+                text=data.get("message", ""),
+                metadata=_metadata(data.get(self.metadata_key)),
+            )
+            if isinstance(verdict, Refused):
+                await output.send_text_message(str(sender_id), verdict.reply)
+                return
+            message = UserMessage(
+                verdict.text,
+                output,
+                sender_id,
+                input_channel=self.name(),
+                metadata=verdict.metadata,
+            )
+            await on_new_message(message)
+
+        return blueprint
+
+    def _client_address(self, sio: AsyncServer, sid: str) -> str:
+        try:
+            environ = sio.get_environ(sid, namespace=self.namespace or "/") or {}
+        except KeyError:
+            return ""
+        return client_address(environ.get("sanic.request"))
+
+
+def _metadata(raw: Any) -> Any:
+    # Rasa's channel accepts metadata as a JSON string too.
+    if isinstance(raw, str):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return {}
+    return raw

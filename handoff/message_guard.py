@@ -1,0 +1,224 @@
+"""What the chat channels do to a customer's message before the bot stores it: refuse it when
+it is too long or comes too fast, keep Rasa's command syntax out of typed text, remove
+personal data and trim page addresses.
+
+Pure stdlib (Rasa's channels run it in Python 3.10; see bot/channel_guard.py), so the widget
+server and the handoff service can apply the same rules.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from handoff.rate_limit import RateLimiter, limiter_for
+from handoff.redact import redact
+
+logger = logging.getLogger(__name__)
+
+TOO_LONG = (
+    "Sorry, that message is too long for me to read (the limit is {limit:,} characters). "
+    "Could you send the main question first, and the details in a few shorter messages?"
+)
+TOO_FAST = (
+    "You're sending messages faster than I can read them. "
+    "Please wait {seconds} seconds, then send that one again."
+)
+
+# Metadata is context the widget adds (page, locale, the customer's declared name); more than
+# this is not a widget's, and is dropped rather than stored with every message.
+MAX_METADATA_CHARS = 10_000
+PAGE_URL_KEYS = ("page_url", "url", "page", "href", "referrer")
+
+# Rasa reads a message starting with "/" as a command: "/intent@confidence{entities}" picks
+# the intent without NLU. The intent part is everything before "{" or "@" (stripped); Rasa
+# only honours it when it names an intent, so a name with spaces or "/" is ordinary text.
+_PAYLOAD = re.compile(r"/(?P<intent>[^{@]+)")
+# Rasa's built-in intents that act on the conversation itself; "restart" even runs while a
+# person owns the (paused) chat. No widget control sends these.
+RASA_COMMAND_INTENTS = frozenset({"restart", "back", "session_start"})
+
+
+class GuardSettingsError(ValueError):
+    """A setting is malformed; the message says which and how to fix it."""
+
+
+def _whole_number(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise GuardSettingsError(f"{name} must be a whole number, got {raw!r}") from exc
+    if value < 0:
+        raise GuardSettingsError(f"{name} must be 0 (off) or more, got {value}")
+    return value
+
+
+def _switch(env: Mapping[str, str], name: str) -> bool:
+    return env.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class GuardSettings:
+    max_message_chars: int = 5000
+    # Messages per minute; a burst up to the limit, then a steady rate. 0 switches one off.
+    per_conversation_per_minute: int = 20
+    per_address_per_minute: int = 60
+    redact_emails: bool = False
+    redact_phones: bool = False
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> GuardSettings:
+        env = os.environ if environ is None else environ
+        max_chars = _whole_number(env, "PARLEY_MAX_MESSAGE_CHARS", cls.max_message_chars)
+        if max_chars < 1:
+            raise GuardSettingsError("PARLEY_MAX_MESSAGE_CHARS must be 1 or more")
+        return cls(
+            max_message_chars=max_chars,
+            per_conversation_per_minute=_whole_number(
+                env, "PARLEY_RATE_PER_CONVERSATION", cls.per_conversation_per_minute
+            ),
+            per_address_per_minute=_whole_number(
+                env, "PARLEY_RATE_PER_ADDRESS", cls.per_address_per_minute
+            ),
+            redact_emails=_switch(env, "PARLEY_REDACT_EMAILS"),
+            redact_phones=_switch(env, "PARLEY_REDACT_PHONES"),
+        )
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """The message as the bot may store it."""
+
+    text: str
+    metadata: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Not passed on; `reply` tells the customer why. `reason` is for logs and metrics."""
+
+    reply: str
+    reason: str
+
+
+def from_widget_control(metadata: Mapping[str, Any] | None) -> bool:
+    """The widget marks a message sent by a button or quick reply with the label it showed
+    (`shown_as`); typed messages have none."""
+    shown = (metadata or {}).get("shown_as")
+    return isinstance(shown, str) and bool(shown.strip())
+
+
+def neutralise_payload(text: str, from_control: bool) -> str:
+    """Text Rasa would run as a command, turned into the words it contains ("/restart" ->
+    "restart"), unless a widget control sent it.
+
+    Always, not only while a person owns the chat: whether the chat is paused is only
+    certain inside Rasa's conversation lock, after the channel has handed the message on (a
+    "/restart" right behind "I want a person" would slip through a check here), and a
+    customer has no use for the syntax. Button payloads keep working, except Rasa's built-in
+    commands, which no button of ours sends.
+    """
+    stripped = text.strip()  # what Rasa matches against (str.strip, Unicode whitespace)
+    match = _PAYLOAD.match(stripped)
+    if not match:
+        return text
+    intent = match.group("intent").strip()
+    if not intent or "/" in intent or any(ch.isspace() for ch in intent):
+        return text  # Rasa reads this as words already
+    if from_control and intent not in RASA_COMMAND_INTENTS:
+        return text
+    return stripped[1:].lstrip()
+
+
+def page_address(url: str) -> str:
+    """A page URL without its query string, fragment and user:password (they carry search
+    terms, tokens, order ids and tracking parameters); anything that is not an http(s) URL is
+    left alone."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. a broken IPv6 host: still cut what could carry data
+        return re.split(r"[?#]", url, maxsplit=1)[0]
+    if parts.scheme.lower() not in {"http", "https"} or not parts.netloc:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def clean_metadata(metadata: Any) -> dict[str, Any] | None:
+    """The widget's metadata with page URLs trimmed. Names and emails stay: they are the
+    customer's own declared details, shown to the agent who takes the chat."""
+    if metadata is None:
+        return None
+    if not isinstance(metadata, dict):
+        return {}
+    if len(json.dumps(metadata, default=str)) > MAX_METADATA_CHARS:
+        logger.warning("Dropped message metadata over %s characters", MAX_METADATA_CHARS)
+        return {}
+    cleaned = dict(metadata)
+    for key in PAGE_URL_KEYS:
+        if isinstance(cleaned.get(key), str):
+            cleaned[key] = page_address(cleaned[key])
+    return cleaned
+
+
+class MessageGuard:
+    """One per process: the rate limits count across every channel it guards."""
+
+    def __init__(
+        self,
+        settings: GuardSettings,
+        per_conversation: RateLimiter | None = None,
+        per_address: RateLimiter | None = None,
+    ) -> None:
+        self.settings = settings
+        self.per_conversation = (
+            limiter_for(settings.per_conversation_per_minute)
+            if per_conversation is None
+            else per_conversation
+        )
+        self.per_address = (
+            limiter_for(settings.per_address_per_minute) if per_address is None else per_address
+        )
+
+    def too_long(self) -> Refused:
+        """The refusal for a message over the size limit (also for a request too big to
+        read at all)."""
+        return Refused(TOO_LONG.format(limit=self.settings.max_message_chars), "too_long")
+
+    def admit(
+        self, conversation: str, address: str, text: Any, metadata: Any
+    ) -> Admitted | Refused:
+        """Check and clean one customer message. `address` is the client's IP ("" if
+        unknown: then only the conversation's limit applies)."""
+        # The address is checked first, so a client cannot dodge its limit by opening new
+        # conversations; a message its conversation's limit refuses still uses up one of
+        # the address's (flooding one conversation is flooding).
+        wait = self.per_address.hit(address) if address else 0.0
+        reason = "too_fast_address"
+        if not wait:
+            wait = self.per_conversation.hit(conversation)
+            reason = "too_fast_conversation"
+        if wait:
+            logger.info("Refused a message in %s: %s", conversation, reason)
+            return Refused(TOO_FAST.format(seconds=max(1, math.ceil(wait))), reason)
+
+        if not isinstance(text, str):
+            text = "" if text is None else str(text)
+        if len(text) > self.settings.max_message_chars:
+            logger.info("Refused a message of %s characters in %s", len(text), conversation)
+            return self.too_long()
+
+        cleaned_metadata = clean_metadata(metadata)
+        text = neutralise_payload(text, from_widget_control(cleaned_metadata))
+        text = redact(text, emails=self.settings.redact_emails, phones=self.settings.redact_phones)
+        return Admitted(text, cleaned_metadata)
