@@ -17,6 +17,7 @@ knowing it is what gives access, like the conversation's own URL.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import urllib.parse
@@ -35,6 +36,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from handoff.asgi import ASGIApp, BodyLimitMiddleware, uvicorn_config
+from handoff.rate_limit import limiter_for
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_DIR = ROOT / "widget" / "demo"
@@ -63,6 +65,9 @@ class Settings:
     allowed_origins: tuple[str, ...]
     demo_title: str
     demo_language: str
+    # Requests a minute to /api (history reloads, survey answers); 0 switches a limit off.
+    api_per_session_per_minute: int = 30
+    api_per_address_per_minute: int = 120
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -81,7 +86,22 @@ class Settings:
             allowed_origins=tuple(o.strip().rstrip("/") for o in origins.split(",") if o.strip()),
             demo_title=env.get("WIDGET_TITLE", "Parley Support"),
             demo_language=env.get("WIDGET_LANGUAGE", ""),
+            api_per_session_per_minute=_per_minute(env, "WIDGET_API_RATE_PER_SESSION", 30),
+            api_per_address_per_minute=_per_minute(env, "WIDGET_API_RATE_PER_ADDRESS", 120),
         )
+
+
+def _per_minute(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    try:
+        value = int(raw) if raw else default
+    except ValueError:
+        raise SystemExit(
+            f"{name} must be a whole number (requests a minute), got {raw!r}"
+        ) from None
+    if value < 0:
+        raise SystemExit(f"{name} must be 0 (off) or more, got {value}")
+    return value
 
 
 # --- the tracker, reduced to what the customer saw ------------------------------------
@@ -279,6 +299,22 @@ def create_app(settings: Settings, client: httpx.AsyncClient | None = None) -> A
     """The widget server as an ASGI application (uvicorn serves it; tests call it too)."""
     http = client or httpx.AsyncClient(timeout=10)
     config_js = demo_config(settings)
+    per_session = limiter_for(settings.api_per_session_per_minute)
+    per_address = limiter_for(settings.api_per_address_per_minute)
+
+    def too_many(request: Request, session_id: str) -> Response | None:
+        """429 when this address or this conversation asks too often (the address first, so
+        new session ids do not get round it)."""
+        address = request.client.host if request.client else "unknown"
+        wait = per_address.hit(f"address:{address}") or per_session.hit(f"session:{session_id}")
+        if not wait:
+            return None
+        seconds = max(1, math.ceil(wait))
+        return JSONResponse(
+            {"error": f"Too many requests; please try again in {seconds} seconds."},
+            status_code=429,
+            headers={**NO_STORE, "Retry-After": str(seconds)},
+        )
 
     async def config(_: Request) -> Response:
         return Response(config_js, media_type="text/javascript; charset=utf-8", headers=NO_STORE)
@@ -287,6 +323,9 @@ def create_app(settings: Settings, client: httpx.AsyncClient | None = None) -> A
         session_id = request.path_params["session_id"]
         if not SESSION_ID.match(session_id):
             return _json(404, {"error": "unknown session"})
+        refused = too_many(request, session_id)
+        if refused is not None:
+            return refused
         try:
             return _json(200, await fetch_history(http, settings, session_id))
         except UpstreamError as exc:
@@ -297,6 +336,9 @@ def create_app(settings: Settings, client: httpx.AsyncClient | None = None) -> A
             payload = parse_csat(await request.body())
         except ValueError as exc:
             return _json(400, {"error": str(exc)})
+        refused = too_many(request, payload["sender_id"])
+        if refused is not None:
+            return refused
         try:
             await store_csat(http, settings, payload)
         except UpstreamError as exc:

@@ -21,7 +21,12 @@ from typing import Any
 
 from scripts.stack import Settings, Stack, ensure_model, free_port
 
-UNLIMITED_RATES = {"PARLEY_RATE_PER_CONVERSATION": "0", "PARLEY_RATE_PER_ADDRESS": "0"}
+UNLIMITED_RATES = {
+    "PARLEY_RATE_PER_CONVERSATION": "0",
+    "PARLEY_RATE_PER_ADDRESS": "0",
+    "WIDGET_API_RATE_PER_SESSION": "0",
+    "WIDGET_API_RATE_PER_ADDRESS": "0",
+}
 
 
 @dataclasses.dataclass

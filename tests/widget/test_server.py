@@ -130,3 +130,21 @@ def test_a_body_that_trickles_in_is_cut_off(monkeypatch: pytest.MonkeyPatch) -> 
         assert time.monotonic() - started < 5
     finally:
         server.stop()
+
+
+def test_api_requests_are_rate_limited_per_session_and_per_address() -> None:
+    calls: list[httpx.Request] = []
+    app = create_app(
+        settings(WIDGET_API_RATE_PER_SESSION="3", WIDGET_API_RATE_PER_ADDRESS="7"), upstream(calls)
+    )
+    with TestClient(app) as client:
+        statuses = [client.get(f"/api/history/{SESSION}").status_code for _ in range(4)]
+        assert statuses == [200, 200, 200, 429]
+        refused = client.get(f"/api/history/{SESSION}")
+        assert (
+            "try again in" in refused.json()["error"] and int(refused.headers["Retry-After"]) >= 1
+        )
+        # A fresh session id does not get round the address's own limit (7: five so far).
+        others = [client.get(f"/api/history/{'t' * 39}{i}").status_code for i in range(3)]
+        assert others == [200, 200, 429]
+    assert len(calls) == 5  # refused requests never reached Rasa
