@@ -349,7 +349,11 @@ def test_history_endpoint_serves_only_long_random_ids(widget_stack: RunningStack
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(f"{web}/api/history/customer-1", timeout=10)
     assert refused.value.code == 404
-    with urllib.request.urlopen(f"{web}/api/history/{'c' * 32}", timeout=10) as response:
+    # A page on another site (browsers send its Origin) may read it: the widget runs there.
+    request = urllib.request.Request(
+        f"{web}/api/history/{'c' * 32}", headers={"Origin": "https://shop.example"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
         history = json.loads(response.read())
         assert [m for m in history["messages"] if m["role"] == "user"] == []
         assert history["handoff"] == {"state": "bot", "agent": ""}
