@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -11,8 +12,15 @@ from rasa_sdk.events import ConversationPaused, EventType
 from rasa_sdk.executor import CollectingDispatcher
 
 from handoff.llm_summary import llm_summary
-from handoff.notices import HANDOFF_META, QUEUED, QUEUED_NOTICE, notice_marker
+from handoff.notices import (
+    HANDOFF_META,
+    QUEUED,
+    QUEUED_NOTICE,
+    notice_marker,
+    outside_hours_notice,
+)
 from handoff.packet import collect_packet
+from handoff.settings import Settings, SettingsError
 from handoff.triggers import ABSTENTIONS, FRUSTRATION, LOOP, SENSITIVE, explain, load_config
 
 log = logging.getLogger(__name__)
@@ -38,9 +46,23 @@ class ActionHumanHandoff(Action):
     ) -> list[EventType]:
         events = list(tracker.events)
         trigger = explain(events, load_config())
+        try:
+            settings: Settings | None = Settings.from_env()
+        except SettingsError as exc:  # the handoff service refuses to start with it too
+            log.error("handoff settings: %s", exc)
+            settings = None
         packet = collect_packet(
-            events, tracker.slots, trigger.kind, trigger.confidence, trigger.detail
+            events,
+            tracker.slots,
+            trigger.kind,
+            trigger.confidence,
+            trigger.detail,
+            identity_secret=settings.identity_secret if settings else "",
         )
+        hours = settings.support_hours if settings else None
+        now = datetime.now(UTC)
+        if hours is not None and not hours.is_open(now):
+            packet["outside_hours"] = hours.describe_return(now)
         summary = await asyncio.to_thread(llm_summary, packet["transcript"])
         if summary:
             packet["summary"], packet["summary_by"] = summary, "llm"
@@ -56,8 +78,13 @@ class ActionHumanHandoff(Action):
             return []
         # Extra keyword arguments become the bot event's metadata: the widget shows the
         # message as a system notice.
+        notice = (
+            outside_hours_notice(packet["outside_hours"])
+            if packet.get("outside_hours")
+            else QUEUED_NOTICE
+        )
         dispatcher.utter_message(
-            text=OPENERS.get(trigger.kind, "") + QUEUED_NOTICE,
+            text=OPENERS.get(trigger.kind, "") + notice,
             **{HANDOFF_META: notice_marker(QUEUED)},
         )
         return [ConversationPaused()]

@@ -1,4 +1,5 @@
-"""Command line: `python -m handoff serve | console | export | outbox`."""
+"""Command line: `python -m handoff COMMAND` (serve, console, export, outbox, report, demo,
+forget, purge)."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ from handoff.db import Database
 from handoff.models import AGENT, CLOSED, QUEUED
 from handoff.outbox import OutboxWorker
 from handoff.packet import console_text
+from handoff.plain_text import one_line, terminal_safe
 from handoff.rasa_client import RasaClient
 from handoff.service import HandoffService
 from handoff.settings import Settings
@@ -56,6 +57,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--note", default="")
 
 
+def _shown(text: str) -> str:
+    """Customer-supplied text for the terminal: one line, no control characters."""
+    return terminal_safe(one_line(text))
+
+
 def _agent(args: argparse.Namespace) -> tuple[str, str]:
     name = args.agent or os.environ.get("HANDOFF_AGENT_NAME") or getpass.getuser()
     return f"console:{name}", name
@@ -92,8 +98,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             if not handoffs:
                 print("No chats waiting." if not args.all else "No chats yet.")
             for h in handoffs:
-                who = h.packet.get("customer", {}).get("name") or "visitor"
-                owner = f" by {h.agent_name}" if h.agent_name else ""
+                who = _shown(str(h.packet.get("customer", {}).get("name") or "visitor"))[:40]
+                owner = f" by {_shown(h.agent_name)}" if h.agent_name else ""
                 print(
                     f"#{h.id:<5} {h.state:<7}{owner:<16} {who:<20} {h.trigger:<18} "
                     f"queued {h.queued_at:%Y-%m-%d %H:%M:%S} UTC"
@@ -102,10 +108,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if cmd == "show":
             h = service.get(args.id)
             print(console_text(h.id, h.packet))
-            print(f"  State:    {h.state}" + (f" ({h.agent_name})" if h.agent_name else ""))
+            owner = f" ({_shown(h.agent_name)})" if h.agent_name else ""
+            print(f"  State:    {h.state}{owner}")
             for m in service.messages(h.id):
-                who = m.author or m.role
-                print(f"  [{m.created_at:%H:%M:%S}] {m.role:>8} {who}: {m.text}")
+                who = _shown(m.author or m.role)
+                print(f"  [{m.created_at:%H:%M:%S}] {m.role:>8} {who}: {_shown(m.text)}")
             return 0
         if cmd == "claim":
             service.claim(args.id, agent_id, agent_name)

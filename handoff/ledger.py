@@ -75,13 +75,26 @@ def ledger_rows(db: Database) -> list[dict[str, Any]]:
     return rows
 
 
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP, CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A text cell that cannot run as a formula: a leading quote makes it literal text."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
 def export(db: Database, fmt: str) -> str:
     rows = ledger_rows(db)
     if fmt == "json":
         return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=FIELDS, lineterminator="\n")
+    # RFC 4180's CRLF: with a bare "\n" ending, a "\r" inside a comment is left unquoted and
+    # starts a new row in a spreadsheet, where its rest would be read as a formula.
+    writer = csv.DictWriter(out, fieldnames=FIELDS, lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        writer.writerow({k: "" if v is None else spreadsheet_safe(v) for k, v in row.items()})
     return out.getvalue()

@@ -26,6 +26,26 @@ AI_BACK_NOTICE = (
     "whenever you like."
 )
 CLOSED_NOTICE = "Our support team has closed this conversation. Thank you for contacting us."
+# Sent as a HANDBACK notice: the bot is resumed, so the widget shows the AI as back.
+ABANDONED_NOTICE = (
+    "I'm sorry: nobody from our support team could take over this chat in time. You're "
+    "talking to the AI assistant again; ask me anything, or ask for a person to try again."
+)
+# The same, when an agent had joined and then went quiet.
+AGENT_LEFT_NOTICE = (
+    "I'm sorry: our support team could not continue this chat. You're talking to the AI "
+    "assistant again; ask me anything, or ask for a person to try again."
+)
+
+
+def outside_hours_notice(back: str) -> str:
+    """The queued notice outside support hours; `back` is e.g. "Monday at 09:00 (… time)"."""
+    return (
+        "I've passed our conversation to our support team, with everything you told me. "
+        f"They're away right now and will be back {back}; they will reply right here. If "
+        "you'd rather hear from them by email, just leave your email address in this chat. "
+        "Until then I'll stay quiet."
+    )
 
 
 def joined_notice(agent_name: str) -> str:

@@ -1,5 +1,11 @@
-"""The persistent outbox worker: delivers each item exactly once, in order per handoff
-and target, retrying with exponential backoff (or the server's Retry-After) until it lands."""
+"""The persistent outbox worker: delivers each item in order per handoff and target,
+retrying with exponential backoff (or the server's Retry-After) until it lands.
+
+Delivery is at-least-once towards Slack and Rasa, made effectively once by idempotent
+receivers: every message carries its item's key (Slack message metadata, Rasa event
+metadata), and any attempt whose outcome is unknown (a timeout, a 5xx, or a process that
+died between the send and recording it) is followed by a look for that key before sending
+again."""
 
 from __future__ import annotations
 
@@ -20,6 +26,9 @@ log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
 TARGETS = ("slack", "rasa")
+# Written when an attempt starts and replaced by its outcome: found on an item after a
+# crash, it makes the next attempt check the receiver before sending again.
+IN_FLIGHT = "ambiguous: an attempt started and its outcome was never recorded"
 
 
 class SlackDeliverer(Protocol):
@@ -92,7 +101,7 @@ class OutboxWorker:
                             OutboxItem.status == "pending",
                             or_(OutboxItem.lease_until.is_(None), OutboxItem.lease_until < now),
                         )
-                        .values(lease_until=now + LEASE)
+                        .values(lease_until=now + LEASE, last_error=IN_FLIGHT)
                     )
                 )
             )
@@ -128,7 +137,8 @@ class OutboxWorker:
     def _deliver(self, item: OutboxItem) -> bool:
         with self.db.session() as session:
             handoff = session.get(Handoff, item.handoff_id)
-        check_first = item.attempts > 0 and (item.last_error or "").startswith("ambiguous")
+        # `item` was read before the lease: its last_error is the previous attempt's outcome.
+        check_first = (item.last_error or "").startswith("ambiguous")
         started = time.perf_counter()
         try:
             if item.target == "slack":
@@ -176,6 +186,8 @@ class OutboxWorker:
             row.sent_at = utcnow()
             row.attempts += 1
             row.lease_until = None
+            # The last real failure stays for the record; an in-flight mark is not one.
+            row.last_error = None if item.last_error == IN_FLIGHT else item.last_error
             if item.op == "post_packet" and result.get("ts"):
                 h = session.get(Handoff, item.handoff_id)
                 if h is not None:
@@ -193,6 +205,14 @@ class OutboxWorker:
             if exc.permanent:
                 row.status = "failed"
                 log.error("outbox item %s (%s) failed permanently: %s", row.key, row.op, exc)
+                if row.op == "post_packet":
+                    log.critical(
+                        "ALERT: handoff #%s never reached Slack (%s); work it with "
+                        "`python -m handoff console`, then `python -m handoff outbox "
+                        "--retry-failed` once Slack accepts posts again.",
+                        row.handoff_id,
+                        exc,
+                    )
                 return
             if exc.retry_after is not None:
                 delay = exc.retry_after

@@ -39,6 +39,8 @@ from handoff.models import (
     utcnow,
 )
 from handoff.notices import (
+    ABANDONED_NOTICE,
+    AGENT_LEFT_NOTICE,
     AI_BACK_NOTICE,
     CLOSED_NOTICE,
     HANDBACK,
@@ -48,8 +50,9 @@ from handoff.notices import (
     notice_marker,
 )
 from handoff.notices import CLOSED as CLOSED_KIND
-from handoff.packet import transcript_chunks, transcript_is_long
-from handoff.slack_text import escape
+from handoff.packet import MESSAGE_TEXT_LIMIT, transcript_chunks, transcript_is_long
+from handoff.plain_text import one_line
+from handoff.slack_text import escape, truncate
 
 log = logging.getLogger(__name__)
 
@@ -336,7 +339,9 @@ class HandoffService:
             h.last_activity_at = now
             conv.last_activity_at = now
             self._log(session, h, "customer", "", text, source_key=source_key)
-            self._to_thread(session, h, f"slack:{source_key}", f"*Customer:* {escape(text)}")
+            # One line, so the customer cannot forge a "*Bot:*" line; cut to Slack's size.
+            relayed = truncate(f"*Customer:* {escape(one_line(text))}", MESSAGE_TEXT_LIMIT)
+            self._to_thread(session, h, f"slack:{source_key}", relayed)
             handoff_id = h.id
         self._wake()
         return handoff_id
@@ -543,16 +548,27 @@ class HandoffService:
                     if h.last_activity_at and h.last_activity_at >= cutoff:
                         continue
                     h.state = CLOSED
-                    h.ended_as = CLOSED
+                    h.ended_as = BOT
                     h.resolved_at = now
                     self._refresh_packet(session, h, f"h{h.id}:abandoned:update")
                     self._to_thread(
                         session,
                         h,
                         f"h{h.id}:abandoned:thread",
-                        ":hourglass: No activity; marked as abandoned.",
+                        ":hourglass: No activity; marked as abandoned. The customer was told "
+                        "and is talking to the AI assistant again.",
                     )
-                    conv.state = CLOSED
+                    # Left paused, the customer would wait forever in silence: the bot
+                    # resumes and says so.
+                    self._to_customer(
+                        session,
+                        h,
+                        f"h{h.id}:abandoned:customer",
+                        ABANDONED_NOTICE if h.claimed_at is None else AGENT_LEFT_NOTICE,
+                        resume=True,
+                        notice=HANDBACK,
+                    )
+                    conv.state = BOT
                     conv.current_handoff_id = None
                     conv.outcome = ABANDONED
                 elif conv.state == BOT and conv.handoff_count == 0:

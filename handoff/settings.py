@@ -128,9 +128,7 @@ class Settings:
             db_url=env.get("HANDOFF_DB_URL") or f"sqlite:///{state_dir / 'handoff.db'}",
             host=host,
             port=port,
-            service_url=(
-                env.get("HANDOFF_URL") or f"http://127.0.0.1:{internal_port}"
-            ).rstrip("/"),
+            service_url=(env.get("HANDOFF_URL") or f"http://127.0.0.1:{internal_port}").rstrip("/"),
             internal_token=env.get("HANDOFF_INTERNAL_TOKEN", ""),
             rasa_url=(env.get("RASA_URL") or "http://localhost:5005").rstrip("/"),
             rasa_token=env.get("RASA_TOKEN", ""),

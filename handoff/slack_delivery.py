@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
 from urllib.error import URLError
 
@@ -9,9 +11,11 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from handoff.models import Handoff, OutboxItem
-from handoff.packet import build_blocks, headline
+from handoff.packet import MESSAGE_TEXT_LIMIT, build_blocks, headline, minimal_blocks
 from handoff.rasa_client import DeliveryError, retry_after_seconds
+from handoff.slack_text import truncate
 
+log = logging.getLogger(__name__)
 META_EVENT = "parley_outbox"
 # Slack errors that no retry can fix: the request itself is wrong.
 PERMANENT_ERRORS = {
@@ -85,31 +89,51 @@ class SlackDelivery:
             if item.op == "post_packet":
                 if check_first and (ts := self._find_posted(channel, None, item.key)):
                     return {"ts": ts, "channel": channel, "found": True}
-                resp = self.client.chat_postMessage(
-                    channel=channel,
-                    text=headline(handoff.id, handoff.packet),
-                    blocks=self._blocks(handoff),
-                    metadata=meta,
-                    unfurl_links=False,
-                )
-                return {"ts": resp["ts"], "channel": resp.get("channel") or channel}
+
+                def post(blocks: list[dict[str, Any]]) -> Any:
+                    return self.client.chat_postMessage(
+                        channel=channel,
+                        text=headline(handoff.id, handoff.packet),
+                        blocks=blocks,
+                        metadata=meta,
+                        unfurl_links=False,
+                    )
+
+                resp, refused = self._with_fallback(handoff, post)
+                result = {"ts": resp["ts"], "channel": resp.get("channel") or channel}
+                if refused:
+                    log.critical(
+                        "ALERT: Slack refused the packet of handoff #%s (%s); posted a minimal "
+                        "packet instead. Agents can read it all with `python -m handoff console "
+                        "show %s`.",
+                        handoff.id,
+                        refused,
+                        handoff.id,
+                    )
+                    result["minimal_because"] = refused
+                return result
             if not handoff.slack_ts:
                 raise DeliveryError("The packet is not posted yet")
             if item.op == "update_packet":
-                self.client.chat_update(
-                    channel=channel,
-                    ts=handoff.slack_ts,
-                    text=headline(handoff.id, handoff.packet),
-                    blocks=self._blocks(handoff),
-                )
-                return {}
+                slack_ts = handoff.slack_ts
+
+                def update(blocks: list[dict[str, Any]]) -> Any:
+                    return self.client.chat_update(
+                        channel=channel,
+                        ts=slack_ts,
+                        text=headline(handoff.id, handoff.packet),
+                        blocks=blocks,
+                    )
+
+                _, refused = self._with_fallback(handoff, update)
+                return {"minimal_because": refused} if refused else {}
             if item.op == "post_thread":
                 if check_first and (ts := self._find_posted(channel, handoff.slack_ts, item.key)):
                     return {"ts": ts, "found": True}
                 resp = self.client.chat_postMessage(
                     channel=channel,
                     thread_ts=handoff.slack_ts,
-                    text=item.payload["text"],
+                    text=truncate(item.payload["text"], MESSAGE_TEXT_LIMIT),
                     metadata=meta,
                     unfurl_links=False,
                 )
@@ -120,14 +144,34 @@ class SlackDelivery:
             raise _wrap(exc) from exc
         raise DeliveryError(f"Unknown Slack operation {item.op}", permanent=True)
 
+    def _with_fallback(
+        self, h: Handoff, send: Callable[[list[dict[str, Any]]], Any]
+    ) -> tuple[Any, str]:
+        """Send the full packet; if Slack refuses it for good (invalid_blocks, …), send the
+        minimal one, so the chat still reaches an agent. Returns (response, refusal)."""
+        try:
+            blocks = self._blocks(h)
+        except Exception as exc:  # noqa: BLE001 - a malformed packet must not hide the chat
+            log.exception("handoff #%s: the packet could not be rendered", h.id)
+            reason = f"the packet could not be rendered: {type(exc).__name__}"
+        else:
+            try:
+                return send(blocks), ""
+            except SlackApiError as exc:
+                error = _wrap(exc)
+                if not error.permanent:
+                    raise error from exc
+                reason = str(error)
+        return send(self._blocks(h, minimal_because=reason)), reason
+
     @staticmethod
-    def _blocks(h: Handoff) -> list[dict[str, Any]]:
-        return build_blocks(
-            h.id,
-            h.packet,
-            h.state,
-            agent_id=h.agent_id,
-            agent_name=h.agent_name,
-            resolution=h.resolution or ("abandoned" if h.state == "closed" else None),
-            note=h.resolution_note,
-        )
+    def _blocks(h: Handoff, minimal_because: str = "") -> list[dict[str, Any]]:
+        state = {
+            "agent_id": h.agent_id,
+            "agent_name": h.agent_name,
+            "resolution": h.resolution or ("abandoned" if h.state == "closed" else None),
+            "note": h.resolution_note,
+        }
+        if minimal_because:
+            return minimal_blocks(h.id, h.packet, h.state, minimal_because, **state)
+        return build_blocks(h.id, h.packet, h.state, **state)

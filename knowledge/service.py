@@ -10,12 +10,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 
 import numpy as np
 
 from knowledge.answer import Answer, abstain, citation_line, extractive_answer
+from knowledge.deadline import BoundedCalls, CallsBusy
 from knowledge.embeddings import make_embeddings, shared_encoder
 from knowledge.evidence import Evidence, SentenceEvidence
 from knowledge.indexer import Indexer, IndexReport, relative_to
@@ -25,7 +24,9 @@ from knowledge.store import open_vectorstore
 from knowledge.text import clean_question
 
 log = logging.getLogger(__name__)
-LLM_DEADLINE = 3.0  # seconds from question to answer on the LLM path, fallback included
+# Remote model calls (generation, and the query embedding with KNOWLEDGE_EMBEDDINGS=openai)
+# that may be in flight at once, stuck ones included; beyond that the bot answers without.
+MODEL_CALL_SLOTS = 4
 
 
 class KnowledgeService:
@@ -51,7 +52,7 @@ class KnowledgeService:
             from knowledge.llm import make_chat_model
 
             self.chat = make_chat_model(settings)
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kb-llm")
+        self._calls = BoundedCalls(MODEL_CALL_SLOTS, name="kb-llm")
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
         self.ready = threading.Event()
@@ -86,7 +87,7 @@ class KnowledgeService:
         self._stop.set()
         if self._watcher:
             self._watcher.join(timeout=5)
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._calls.shutdown()
 
     def _run(self, watch: bool) -> None:
         try:
@@ -160,8 +161,23 @@ class KnowledgeService:
             return abstain([])
         # Only a brand-new index is waited for; afterwards the last good one is always served.
         self.ready.wait(timeout=120)
+        # OPENAI_TIMEOUT bounds the remote part of the answer, from its first remote call:
+        # with OpenAI embeddings the query embedding and the generation share one deadline.
+        deadline = time.monotonic() + self.settings.llm_timeout
         # One query embedding serves retrieval and the answer's sentence choice.
-        vector = self.embeddings.embed_query(question)
+        if self.settings.openai_embeddings:
+            try:
+                vector = self._calls.run(
+                    self.embeddings.embed_query, deadline - time.monotonic(), question
+                )
+            except (TimeoutError, CallsBusy) as exc:
+                log.warning(
+                    "knowledge: the query embedding missed the deadline (%s); not answering",
+                    type(exc).__name__,
+                )
+                return abstain([])
+        else:
+            vector = self.embeddings.embed_query(question)
         hits = self.retriever.search(question, vector=vector)
         evidence: list[Evidence] = []
         if hits and self.evidence is not None:
@@ -173,11 +189,17 @@ class KnowledgeService:
             return fallback
         from knowledge.llm import generate
 
-        future = self._pool.submit(generate, self.chat, question, hits)
+        if not self.settings.openai_embeddings:  # nothing remote so far: the clock starts now
+            deadline = time.monotonic() + self.settings.llm_timeout
         try:
-            generated = future.result(timeout=LLM_DEADLINE - 0.3)
-        except FutureTimeout:
+            generated = self._calls.run(
+                generate, deadline - time.monotonic(), self.chat, question, hits
+            )
+        except TimeoutError:
             log.warning("knowledge: the language model timed out; extractive answer used")
+            return fallback
+        except CallsBusy:
+            log.warning("knowledge: earlier model calls are still running; extractive answer used")
             return fallback
         except Exception as exc:
             log.warning(

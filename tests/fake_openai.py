@@ -47,6 +47,7 @@ class FakeOpenAI:
         self.reply = "Standard delivery to the UK takes 3–6 business days [1]."
         self.status = 200
         self.delay = 0.0
+        self.embedding_delay = 0.0  # only /v1/embeddings answers this much later
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -60,6 +61,8 @@ class FakeOpenAI:
                 )
                 if fake.delay:
                     time.sleep(fake.delay)
+                if fake.embedding_delay and self.path.endswith("/embeddings"):
+                    time.sleep(fake.embedding_delay)
                 if fake.status != 200:
                     payload = {"error": {"message": "boom", "type": "server_error"}}
                 elif self.path.endswith("/embeddings"):

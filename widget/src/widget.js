@@ -169,6 +169,10 @@ export class Widget {
     };
     if (c.customer && c.customer.name) meta.name = String(c.customer.name);
     if (c.customer && c.customer.email) meta.email = String(c.customer.email);
+    // Identity verification: the site's server signs the customer id (HMAC-SHA256 with
+    // PARLEY_IDENTITY_SECRET); agents see name and email as unverified without it.
+    if (c.customer && c.customer.id) meta.customer_id = String(c.customer.id);
+    if (c.customer && c.customer.signature) meta.customer_signature = String(c.customer.signature);
     if (c.metadata && typeof c.metadata === "object") meta.custom = c.metadata;
     if (shownAs) meta.shown_as = shownAs;
     return meta;

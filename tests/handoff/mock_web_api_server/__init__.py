@@ -22,6 +22,35 @@ USERS = {
 }
 
 
+# What the real Slack refuses (api.slack.com/reference/block-kit/blocks): the whole message
+# is rejected with invalid_blocks.
+SECTION_TEXT_LIMIT = 3000
+HEADER_TEXT_LIMIT = 150
+CONTEXT_TEXT_LIMIT = 3000
+MAX_BLOCKS = 50
+MESSAGE_TEXT_LIMIT = 40_000
+
+
+def block_problem(blocks: Any) -> str:
+    """Why Slack would refuse these blocks, or "" if it would take them."""
+    if not blocks:
+        return ""
+    if not isinstance(blocks, list) or len(blocks) > MAX_BLOCKS:
+        return f"no more than {MAX_BLOCKS} items allowed [json-pointer:/blocks]"
+    for i, block in enumerate(blocks):
+        kind = block.get("type")
+        texts = []
+        if kind in ("section", "header") and isinstance(block.get("text"), dict):
+            limit = HEADER_TEXT_LIMIT if kind == "header" else SECTION_TEXT_LIMIT
+            texts.append((block["text"].get("text", ""), limit))
+        if kind == "context":
+            texts += [(e.get("text", ""), CONTEXT_TEXT_LIMIT) for e in block.get("elements", [])]
+        for text, limit in texts:
+            if len(text) > limit:
+                return f"must be less than {limit + 1} characters [json-pointer:/blocks/{i}/text]"
+    return ""
+
+
 @dataclass
 class Failure:
     status: int
@@ -84,6 +113,15 @@ class MockSlack:
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
         return wait_for(predicate, timeout)
 
+    def add_reply(self, channel: str, thread_ts: str, user: str, text: str) -> str:
+        """A message a person wrote in a thread (the bot cannot delete it)."""
+        with self._lock:
+            ts = self._next_ts()
+            self.messages.setdefault(channel, []).append(
+                {"ts": ts, "text": text, "user": user, "thread_ts": thread_ts}
+            )
+            return ts
+
     # -- the Web API ------------------------------------------------------------------
     def _next_ts(self) -> str:
         self._ts += 1
@@ -116,6 +154,20 @@ class MockSlack:
             if not self.socket_mode_url:
                 return {"ok": False, "error": "not_allowed_token_type"}
             return {"ok": True, "url": self.socket_mode_url}
+        if method in ("chat.postMessage", "chat.update"):
+            if problem := block_problem(_json(args.get("blocks"))):
+                return {"ok": False, "error": "invalid_blocks", "errors": [problem]}
+            if len(args.get("text") or "") > MESSAGE_TEXT_LIMIT:
+                return {"ok": False, "error": "msg_too_long"}
+        if method == "chat.delete":
+            channel, ts = args.get("channel", ""), args.get("ts", "")
+            for msg in self.messages.get(channel, []):
+                if msg["ts"] == ts:
+                    if msg.get("user") != BOT_USER_ID:
+                        return {"ok": False, "error": "cant_delete_message"}
+                    self.messages[channel].remove(msg)
+                    return {"ok": True, "channel": channel, "ts": ts}
+            return {"ok": False, "error": "message_not_found"}
         if method == "chat.postMessage":
             channel = args.get("channel", "")
             if not channel:
