@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +22,7 @@ from handoff.notices import (
     outside_hours_notice,
 )
 from handoff.packet import collect_packet
+from handoff.rate_limit import hourly_limiter
 from handoff.settings import Settings, SettingsError
 from handoff.triggers import ABSTENTIONS, FRUSTRATION, LOOP, SENSITIVE, explain, load_config
 
@@ -31,6 +34,26 @@ OPENERS = {
     LOOP: "It looks like I'm not getting this right. ",
     SENSITIVE: "This is something a person from our team should handle. ",
 }
+TOO_MANY_HANDOFFS = (
+    "You've asked for a person several times in a short while. Our team has your earlier "
+    "conversations; please try again in about {minutes} minutes. Until then I'm here for "
+    "anything I can answer."
+)
+
+
+def _handoffs_per_hour() -> int:
+    raw = os.environ.get("HANDOFF_RATE_PER_HOUR", "").strip()
+    try:
+        return int(raw) if raw else 6
+    except ValueError:
+        log.error("HANDOFF_RATE_PER_HOUR must be a whole number, got %r; using 6", raw)
+        return 6
+
+
+# New handoffs per conversation and hour: a script that keeps asking for a person must not
+# flood the agents' queue. (Messages per client address are limited at the channels.)
+HANDOFF_LIMIT = hourly_limiter(_handoffs_per_hour())
+
 UNAVAILABLE = (
     "I'm sorry, I couldn't reach our support team just now. Please try again in a few "
     "minutes; I'm still here for anything I can answer."
@@ -44,6 +67,12 @@ class ActionHumanHandoff(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
+        wait = HANDOFF_LIMIT.hit(tracker.sender_id)
+        if wait:
+            log.warning("handoff rate limit reached for %s", tracker.sender_id)
+            minutes = max(1, math.ceil(wait / 60))
+            dispatcher.utter_message(text=TOO_MANY_HANDOFFS.format(minutes=minutes))
+            return []
         events = list(tracker.events)
         trigger = explain(events, load_config())
         try:

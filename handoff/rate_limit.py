@@ -35,7 +35,7 @@ class TokenBucketLimiter:
 
     def __init__(
         self,
-        per_minute: int,
+        per_minute: float,
         *,
         burst: int | None = None,
         max_keys: int = 100_000,
@@ -83,3 +83,9 @@ class TokenBucketLimiter:
 def limiter_for(per_minute: int) -> RateLimiter:
     """The in-process limiter for a configured limit; 0 or less switches it off."""
     return TokenBucketLimiter(per_minute) if per_minute > 0 else NoLimit()
+
+
+def hourly_limiter(per_hour: int) -> RateLimiter:
+    """`per_hour` events per key and hour (all of them at once, then one every 60/per_hour
+    minutes); 0 or less switches it off."""
+    return TokenBucketLimiter(per_hour / 60.0, burst=per_hour) if per_hour > 0 else NoLimit()

@@ -8,10 +8,12 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 
+import actions.handoff
 from actions.handoff import UNAVAILABLE, ActionHumanHandoff
 from handoff.client import reset_client
 from handoff.db import Database
 from handoff.models import Conversation, Handoff, OutboxItem
+from handoff.rate_limit import hourly_limiter
 from handoff.service import QUEUED_NOTICE
 from tests.conftest import load_json
 
@@ -21,6 +23,7 @@ def handoff_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Database:
     url = f"sqlite:///{tmp_path / 'handoff.db'}"
     monkeypatch.setenv("HANDOFF_DB_URL", url)
     monkeypatch.setenv("HANDOFF_URL", "http://127.0.0.1:9")  # nobody listens: nudge fails
+    monkeypatch.setattr(actions.handoff, "HANDOFF_LIMIT", hourly_limiter(6))  # fresh per test
     reset_client()
     db = Database(url)
     yield db
@@ -107,3 +110,22 @@ async def test_unreachable_database_does_not_pause(
     assert [m["text"] for m in dispatcher.messages] == [UNAVAILABLE]
     assert "parley_handoff" not in dispatcher.messages[0]  # a bot message, not a notice
     assert events == []
+
+
+async def test_handoffs_per_conversation_are_rate_limited(
+    handoff_db: Database, domain: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A conversation that keeps asking for a person (a script, say) cannot flood the queue:
+    past the hourly limit it is told when to try again, and nothing is queued."""
+    monkeypatch.setattr(actions.handoff, "HANDOFF_LIMIT", hourly_limiter(2))
+    for _ in range(2):
+        dispatcher, events = await run("tracker_handoff_explicit.json", domain)
+        assert [e["event"] for e in events] == ["pause"]
+        with handoff_db.session() as s:  # hand it back, so the next request opens a new one
+            conv = s.scalars(select(Conversation)).one()
+            conv.state, conv.current_handoff_id = "bot", None
+    dispatcher, events = await run("tracker_handoff_explicit.json", domain)
+    assert events == []
+    [message] = dispatcher.messages
+    assert "several times" in message["text"] and "30 minutes" in message["text"]
+    assert len(handoffs(handoff_db)) == 2

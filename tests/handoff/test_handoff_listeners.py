@@ -14,7 +14,7 @@ from handoff.server import PUBLIC_MAX_BODY, HandoffServer
 from handoff.settings import Settings, SettingsError
 from tests.handoff.fake_rasa import FakeRasa
 from tests.handoff.mock_web_api_server import MockSlack
-from tests.handoff.slack_helpers import running, settings_for, signed_post
+from tests.handoff.slack_helpers import CHANNEL, running, settings_for, signed_post
 
 
 @pytest.fixture
@@ -109,5 +109,37 @@ def test_a_trickling_slack_request_is_cut_off_before_the_signature_check(
                 reply = sock.recv(4096)
             assert reply.startswith(b"HTTP/1.1 408"), reply[:100]
             assert time.monotonic() - started < 5
+    finally:
+        slack.stop()
+
+
+def test_a_hostile_handoff_reaches_slack_escaped(tmp_path: Path, rasa: FakeRasa) -> None:
+    """Whoever can post a handoff (only the action server, with the token) cannot make the
+    agents' channel ping everyone or show a forged link: every field is escaped."""
+    import json
+
+    slack = MockSlack().start()
+    try:
+        settings = settings_for(tmp_path, slack, rasa, HANDOFF_INTERNAL_TOKEN="tok")
+        with running(settings) as server:
+            hostile = "<!channel> <@U_ANA> <https://evil.example|your bank> *urgent*"
+            packet = {
+                "trigger": hostile,
+                "trigger_detail": hostile,
+                "summary": hostile,
+                "customer": {"name": hostile, "email": hostile, "page_url": hostile},
+                "transcript": [{"role": "customer", "text": hostile, "ts": 1.0}],
+            }
+            reply = httpx.post(
+                f"http://127.0.0.1:{server.internal_port}/internal/handoffs",
+                json={"sender_id": "c-hostile", "packet": packet},
+                headers={"Authorization": "Bearer tok"},
+            )
+            assert reply.status_code == 200
+            [posted] = slack.wait_for(lambda: slack.top_level(CHANNEL))
+        raw = json.dumps(posted)
+        for token in ("<!channel>", "<@U_ANA>", "<https://evil.example"):
+            assert token not in raw, token
+        assert "&lt;!channel&gt;" in raw
     finally:
         slack.stop()
