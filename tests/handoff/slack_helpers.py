@@ -167,3 +167,13 @@ def broker_event(db_path: Path, sender: str, event: dict[str, Any]) -> None:
     )
     con.commit()
     con.close()
+
+
+def action_ids(message: dict[str, Any]) -> list[str]:
+    """The buttons on a posted message, by action id."""
+    return [
+        e["action_id"]
+        for b in message.get("blocks") or []
+        if b["type"] == "actions"
+        for e in b["elements"]
+    ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,13 +14,6 @@ from handoff.db import Database
 from handoff.service import AI_BACK_NOTICE, CLOSED_NOTICE, HandoffService
 from tests.handoff.fake_rasa import FakeRasa
 from tests.handoff.samples import sample_packet
-
-
-@pytest.fixture
-def rasa() -> Iterator[FakeRasa]:
-    fake = FakeRasa()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture

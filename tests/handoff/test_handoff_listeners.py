@@ -17,13 +17,6 @@ from tests.handoff.mock_web_api_server import MockSlack
 from tests.handoff.slack_helpers import CHANNEL, running, settings_for, signed_post
 
 
-@pytest.fixture
-def rasa() -> FakeRasa:
-    fake = FakeRasa()
-    yield fake
-    fake.stop()
-
-
 def test_the_internal_api_is_not_on_the_public_listener(tmp_path: Path, rasa: FakeRasa) -> None:
     with running(settings_for(tmp_path, None, rasa, HANDOFF_INTERNAL_TOKEN="tok")) as server:
         public = f"http://127.0.0.1:{server.port}"

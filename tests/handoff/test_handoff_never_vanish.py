@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,22 +24,16 @@ from handoff.support_hours import SupportHours
 from tests.handoff.fake_rasa import FakeRasa
 from tests.handoff.mock_web_api_server import Failure, MockSlack, block_problem
 from tests.handoff.samples import sample_packet
-from tests.handoff.slack_helpers import CHANNEL, button, interaction, running, settings_for
+from tests.handoff.slack_helpers import (
+    CHANNEL,
+    action_ids,
+    button,
+    interaction,
+    running,
+    settings_for,
+)
 
 REFUSED = Failure(200, {}, json.dumps({"ok": False, "error": "invalid_blocks"}))
-
-
-@pytest.fixture
-def slack() -> Iterator[MockSlack]:
-    with MockSlack() as mock:
-        yield mock
-
-
-@pytest.fixture
-def rasa() -> Iterator[FakeRasa]:
-    fake = FakeRasa()
-    yield fake
-    fake.stop()
 
 
 def huge_packet() -> dict:
@@ -64,15 +57,6 @@ def huge_packet() -> dict:
         ],
     )
     return packet
-
-
-def action_ids(message: dict) -> list[str]:
-    return [
-        e["action_id"]
-        for b in message.get("blocks") or []
-        if b["type"] == "actions"
-        for e in b["elements"]
-    ]
 
 
 @pytest.mark.parametrize("state", ["queued", "agent", "closed"])

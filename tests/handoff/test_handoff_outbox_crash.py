@@ -4,7 +4,6 @@ by its key, not sent again."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -25,19 +24,6 @@ CHANNEL = "C_HANDOFF"
 
 class ProcessKilled(BaseException):
     """Stands in for SIGKILL: nothing in the worker catches it, nothing is recorded."""
-
-
-@pytest.fixture
-def slack() -> Iterator[MockSlack]:
-    with MockSlack() as mock:
-        yield mock
-
-
-@pytest.fixture
-def rasa() -> Iterator[FakeRasa]:
-    fake = FakeRasa()
-    yield fake
-    fake.stop()
 
 
 def worker(service: HandoffService, slack: MockSlack, rasa: FakeRasa) -> OutboxWorker:

@@ -8,7 +8,6 @@ import io
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -40,19 +39,6 @@ from tests.handoff.samples import sample_packet
 
 CHANNEL = "C_HANDOFF"
 DAY = 86_400.0
-
-
-@pytest.fixture
-def slack() -> Iterator[MockSlack]:
-    with MockSlack() as mock:
-        yield mock
-
-
-@pytest.fixture
-def rasa() -> Iterator[FakeRasa]:
-    fake = FakeRasa()
-    yield fake
-    fake.stop()
 
 
 def tracker_store(path: Path, rows: list[tuple[str, float]]) -> None:

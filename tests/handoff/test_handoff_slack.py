@@ -7,8 +7,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
 from handoff.ledger import ledger_rows
 from handoff.service import AI_BACK_NOTICE
 from tests.handoff.fake_rasa import FakeRasa
@@ -16,6 +14,7 @@ from tests.handoff.mock_web_api_server import Failure, MockSlack
 from tests.handoff.samples import sample_packet
 from tests.handoff.slack_helpers import (
     CHANNEL,
+    action_ids,
     broker_event,
     button,
     event,
@@ -24,28 +23,6 @@ from tests.handoff.slack_helpers import (
     running,
     settings_for,
 )
-
-
-@pytest.fixture
-def slack():
-    with MockSlack() as mock:
-        yield mock
-
-
-@pytest.fixture
-def rasa():
-    fake = FakeRasa()
-    yield fake
-    fake.stop()
-
-
-def action_ids(message: dict) -> list[str]:
-    return [
-        e["action_id"]
-        for b in message.get("blocks") or []
-        if b["type"] == "actions"
-        for e in b["elements"]
-    ]
 
 
 def test_claim_reply_relay_resolve(tmp_path: Path, slack: MockSlack, rasa: FakeRasa) -> None:

@@ -33,23 +33,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def slack() -> Iterator[MockSlack]:
-    with MockSlack() as mock:
-        yield mock
-
-
-@pytest.fixture
 def socket_mode(slack: MockSlack) -> Iterator[MockSocketMode]:
     with MockSocketMode() as server:
         slack.socket_mode_url = server.url
         yield server
-
-
-@pytest.fixture
-def rasa() -> Iterator[FakeRasa]:
-    fake = FakeRasa()
-    yield fake
-    fake.stop()
 
 
 def test_claim_and_reply_over_socket_mode(
