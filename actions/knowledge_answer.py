@@ -20,7 +20,9 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from handoff.notices import QUESTION_META
 from knowledge.answer import ABSTAIN_TEXT, Answer
+from knowledge.text import clean_question
 
 log = logging.getLogger(__name__)
 
@@ -114,13 +116,11 @@ def slot_sources(answer: Answer) -> list[dict[str, Any]]:
     ]
 
 
-def answer_payload(answer: Answer, question: str) -> dict[str, Any]:
-    """The custom payload: what the widget shows, plus the question and the confidence, which
-    the handoff service's ledger records from Rasa's event stream (the report and the
-    knowledge-gap loop read them there)."""
+def answer_payload(answer: Answer) -> dict[str, Any]:
+    """The custom payload: what the widget shows, plus the answer's confidence, which the
+    handoff service's ledger records from Rasa's event stream."""
     payload: dict[str, Any] = dict(answer.payload())
     best = (answer.sources or answer.tried or [{}])[0]
-    payload["question"] = question
     payload["confidence"] = best.get("score")
     return payload
 
@@ -140,7 +140,11 @@ class ActionAnswerFromKnowledge(Action):
         except Exception:
             log.exception("knowledge: answering failed; offering a person instead")
             answer = Answer("abstain", ABSTAIN_TEXT, [], [], "none")
-        dispatcher.utter_message(text=answer.text, json_message=answer_payload(answer, question))
+        dispatcher.utter_message(
+            text=answer.text,
+            json_message=answer_payload(answer),
+            **{QUESTION_META: clean_question(question)},
+        )
         return [
             SlotSet("kb_answer_type", answer.answer_type),
             SlotSet("kb_sources", slot_sources(answer)),

@@ -27,7 +27,7 @@ __all__ = ["MAX_REQUEST_BYTES", "Admitted", "Refused", "client_address", "shared
 
 # Largest REST body or socket.io packet read at all. Well above the message limit on purpose:
 # up to here an over-long message gets the polite reply; beyond it the request is not even
-# parsed (the REST channel answers 413, socket.io closes the connection).
+# parsed (the REST channel answers with the polite refusal, socket.io closes the connection).
 MAX_REQUEST_BYTES = 2_000_000
 
 _guard: MessageGuard | None = None

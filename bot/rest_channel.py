@@ -25,9 +25,13 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse, ResponseStream
 
+from bot import action_recovery
 from bot.channel_guard import MAX_REQUEST_BYTES, Refused, client_address, shared_guard
 
 logger = logging.getLogger(__name__)
+
+# A failed custom action apologises and ends the turn listening (see bot/action_recovery.py).
+action_recovery.install()
 
 
 class RestChannel(RestInput):
@@ -49,7 +53,9 @@ class RestChannel(RestInput):
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse | ResponseStream:
             if len(request.body or b"") > MAX_REQUEST_BYTES:
-                return response.json([{"text": guard.too_long().reply}], status=413)
+                # Not parsed: answered like any other refusal (a chat client shows the
+                # reply), and nothing reaches the tracker.
+                return response.json([{"text": guard.too_long().reply}])
             if not isinstance(request.json, dict):
                 return response.json(
                     {"error": 'Send a JSON object: {"sender": "...", "message": "..."}'},

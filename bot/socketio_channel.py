@@ -29,9 +29,13 @@ from rasa.core.channels.socketio import SocketIOInput, SocketIOOutput
 from sanic import Blueprint
 from socketio import AsyncServer
 
+from bot import action_recovery
 from bot.channel_guard import MAX_REQUEST_BYTES, Refused, client_address, shared_guard
 
 logger = logging.getLogger(__name__)
+
+# A failed custom action apologises and ends the turn listening (see bot/action_recovery.py).
+action_recovery.install()
 
 HANDOFF_METADATA = "parley_handoff"
 SHOWN_FIELDS = ("agent", "kind", "name")  # the idempotency key stays on the server

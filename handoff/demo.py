@@ -31,11 +31,12 @@ from handoff.models import (
     OutboxItem,
     utcnow,
 )
-from handoff.notices import HANDOFF_META, QUEUED, QUEUED_NOTICE, notice_marker
+from handoff.notices import HANDOFF_META, QUESTION_META, QUEUED, QUEUED_NOTICE, notice_marker
 from handoff.packet import collect_packet
 from handoff.rasa_events import RasaEventTail
 from handoff.service import HandoffError, HandoffService
 from handoff.triggers import TriggerConfig, explain, load_config, on_user_message
+from knowledge.text import clean_question
 
 DEMO_PREFIX = "demo-"
 IDLE = timedelta(minutes=30)
@@ -69,7 +70,7 @@ def knowledge_answerer(progress: bool = True) -> Answerer:
     def answer(question: str) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
         if question not in cache:
             result = service.answer(question)
-            cache[question] = (result.text, answer_payload(result, question), slot_sources(result))
+            cache[question] = (result.text, answer_payload(result), slot_sources(result))
         return cache[question]
 
     return answer
@@ -119,6 +120,7 @@ class DemoConversation:
         self.events: list[dict[str, Any]] = []
         self.slots: dict[str, Any] = {}
         self.last_answer: dict[str, Any] = {}
+        self.last_question = ""
         self.paused = False
 
     def emit(self, event: dict[str, Any]) -> None:
@@ -166,7 +168,8 @@ class DemoConversation:
             return "handoff"
         text, custom, sources = self.f.answer(question)
         self.emit({"event": "action", "name": "action_answer_from_knowledge"})
-        self.bot(text, custom)
+        self.last_question = clean_question(question)
+        self.bot(text, custom, **{QUESTION_META: self.last_question})
         self.emit({"event": "slot", "name": "kb_answer_type", "value": custom["answer_type"]})
         self.emit({"event": "slot", "name": "kb_sources", "value": sources})
         self.last_answer = custom
@@ -179,7 +182,7 @@ class DemoConversation:
         self.f.service.record_feedback(
             self.sender_id,
             verdict,
-            question=str(custom.get("question") or ""),
+            question=self.last_question,
             article_path=str(sources[0].get("path") or ""),
             answer_type=str(custom.get("answer_type") or "kb"),
             confidence=custom.get("confidence"),

@@ -154,8 +154,20 @@ def page_address(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
+def _without_numbers(value: Any) -> Any:
+    """Card numbers and IBANs out of every string in a metadata value, however nested."""
+    if isinstance(value, str):
+        return redact(value, emails=False, phones=False)
+    if isinstance(value, dict):
+        return {k: _without_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_numbers(v) for v in value]
+    return value
+
+
 def clean_metadata(metadata: Any) -> dict[str, Any] | None:
-    """The widget's metadata with page URLs trimmed. Names and emails stay: they are the
+    """The widget's metadata with page URLs trimmed and card numbers and IBANs removed
+    wherever a page put them (a name field, custom data). Names and emails stay: they are the
     customer's own declared details, shown to the agent who takes the chat."""
     if metadata is None:
         return None
@@ -164,7 +176,7 @@ def clean_metadata(metadata: Any) -> dict[str, Any] | None:
     if len(json.dumps(metadata, default=str)) > MAX_METADATA_CHARS:
         logger.warning("Dropped message metadata over %s characters", MAX_METADATA_CHARS)
         return {}
-    cleaned = dict(metadata)
+    cleaned = _without_numbers(dict(metadata))
     for key in PAGE_URL_KEYS:
         if isinstance(cleaned.get(key), str):
             cleaned[key] = page_address(cleaned[key])

@@ -9,6 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 HANDOFF_META = "parley_handoff"
+# On the knowledge answer's bot event: the question as the answerer read it, for the ledger.
+# Rasa keeps it in the tracker; the channels never send it to the browser.
+QUESTION_META = "parley_question"
 
 QUEUED = "queued"
 JOINED = "joined"

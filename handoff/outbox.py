@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Protocol
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
 
 from handoff.db import Database, rowcount
 from handoff.models import Handoff, OutboxItem, utcnow
@@ -29,6 +30,25 @@ TARGETS = ("slack", "rasa")
 # Written when an attempt starts and replaced by its outcome: found on an item after a
 # crash, it makes the next attempt check the receiver before sending again.
 IN_FLIGHT = "ambiguous: an attempt started and its outcome was never recorded"
+
+
+def record_outcome(
+    session: Session, row: OutboxItem, status: str, result: dict, last_error: str | None
+) -> None:
+    """Record a delivered item; a posted packet's ts and channel go on its handoff, which
+    lets its thread and updates follow. Also used when a packet whose post had an unknown
+    outcome is found in Slack outside the worker (an agent replied in its thread)."""
+    row.status = status
+    row.result = result
+    row.sent_at = utcnow()
+    row.lease_until = None
+    # The last real failure stays for the record; an in-flight mark is not one.
+    row.last_error = None if last_error == IN_FLIGHT else last_error
+    if row.op == "post_packet" and result.get("ts"):
+        h = session.get(Handoff, row.handoff_id)
+        if h is not None:
+            h.slack_ts = str(result["ts"])
+            h.slack_channel = str(result.get("channel") or h.slack_channel or "")
 
 
 class SlackDeliverer(Protocol):
@@ -181,18 +201,9 @@ class OutboxWorker:
         with self.db.session() as session:
             row = session.get(OutboxItem, item.id)
             assert row is not None
-            row.status = status
-            row.result = result
-            row.sent_at = utcnow()
             row.attempts += 1
-            row.lease_until = None
-            # The last real failure stays for the record; an in-flight mark is not one.
-            row.last_error = None if item.last_error == IN_FLIGHT else item.last_error
-            if item.op == "post_packet" and result.get("ts"):
-                h = session.get(Handoff, item.handoff_id)
-                if h is not None:
-                    h.slack_ts = str(result["ts"])
-                    h.slack_channel = str(result.get("channel") or h.slack_channel or "")
+            # `item.last_error` is the previous attempt's outcome (read before the lease).
+            record_outcome(session, row, status, result, item.last_error)
 
     def _failed(self, item: OutboxItem, exc: DeliveryError) -> None:
         with self.db.session() as session:

@@ -13,14 +13,23 @@ IBAN = "[IBAN removed]"
 EMAIL = "[email removed]"
 PHONE = "[phone number removed]"
 
-# 13-19 digits, optionally grouped by single spaces or dashes (as people type them).
-_CARD_RE = re.compile(r"(?<![\w-])\d(?:[ -]?\d){12,18}(?![\w-])")
+# Invisible characters someone may slip between digits to get a number past a filter; they
+# carry nothing a reader sees, so they are dropped from the text first.
+_INVISIBLE = re.compile("[\u00ad\u200b-\u200d\u2060\ufeff]")
+# What people (or evasions) put between digit groups: spaces of every width, dashes, dots,
+# slashes.
+_SEP = "[ \\-./\u00a0\u2007\u2009\u202f]"
+# 13-19 digits, together or in groups joined by one separator (4-4-4-4, 4-6-5, 4-4-4-1).
+# Groups, not any digit run with separators: a Slack timestamp ("1700000001.000100") or a
+# decimal is not a card number even when its digits pass the Luhn check.
+_CARD_RE = re.compile(rf"(?<![\w-])(?:\d{{13,19}}|\d{{2,6}}(?:{_SEP}\d{{1,7}}){{2,6}})(?![\w-])")
 # Country code and check digits, then 11-30 letters/digits: written together, or in groups of
-# four separated by single spaces (the last group shorter).
+# four with one separator between groups (the last group shorter).
 _IBAN_RE = re.compile(
-    r"\b[A-Z]{2}\d{2}(?:[A-Z0-9]{11,30}|(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,4})?)\b",
+    rf"\b[A-Z]{{2}}\d{{2}}(?:[A-Z0-9]{{11,30}}|(?:{_SEP}[A-Z0-9]{{4}}){{2,7}}(?:{_SEP}[A-Z0-9]{{1,4}})?)\b",
     re.IGNORECASE,
 )
+_SEP_RE = re.compile(_SEP)
 _EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # A leading + or at least 10 digits, allowing spaces, dots, dashes and one bracketed group.
 _PHONE_RE = re.compile(r"(?<![\w+])(?:\+\d[\d ().-]{6,18}\d|\(?\d{2,4}\)?(?:[ .-]?\d){8,11})(?!\w)")
@@ -37,7 +46,7 @@ def luhn_valid(digits: str) -> bool:
 
 
 def iban_valid(candidate: str) -> bool:
-    text = candidate.replace(" ", "").upper()
+    text = _SEP_RE.sub("", candidate).upper()
     if not 15 <= len(text) <= 34:
         return False
     moved = text[4:] + text[:4]
@@ -58,15 +67,16 @@ def _iban(match: re.Match[str]) -> str:
     while True:
         if iban_valid(candidate):
             return IBAN + text[len(candidate) :]
-        head, sep, _ = candidate.rpartition(" ")
-        if not sep:
+        cut = max((m.start() for m in _SEP_RE.finditer(candidate)), default=-1)
+        if cut < 0:
             return text
-        candidate = head
+        candidate = candidate[:cut]
 
 
 def redact(text: str, emails: bool = True, phones: bool = True) -> str:
     """The text with card numbers and IBANs (and, unless switched off, emails and phone
     numbers) replaced by a bracketed note saying what was removed."""
+    text = _INVISIBLE.sub("", text)
     text = _CARD_RE.sub(_card, text)
     text = _IBAN_RE.sub(_iban, text)
     if emails:

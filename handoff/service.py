@@ -45,11 +45,13 @@ from handoff.notices import (
     CLOSED_NOTICE,
     HANDBACK,
     JOINED,
+    QUESTION_META,
     QUEUED_NOTICE,
     joined_notice,
     notice_marker,
 )
 from handoff.notices import CLOSED as CLOSED_KIND
+from handoff.outbox import record_outcome
 from handoff.packet import MESSAGE_TEXT_LIMIT, transcript_chunks, transcript_is_long
 from handoff.plain_text import one_line
 from handoff.slack_text import escape, truncate
@@ -474,7 +476,9 @@ class HandoffService:
         sources = [s for s in custom.get("sources") or [] if isinstance(s, dict)]
         top = sources[0] if sources else {}
         confidence = custom.get("confidence", top.get("score"))
-        question = custom.get("question")
+        # The action puts the question in the bot event's metadata (never sent to the
+        # browser); older payloads carried it in the custom payload.
+        question = (event.get("metadata") or {}).get(QUESTION_META, custom.get("question"))
         if not isinstance(question, str):
             question = self._last_question.get(sender_id, "")
         session.add(
@@ -611,6 +615,34 @@ class HandoffService:
                     Handoff.slack_channel == channel, Handoff.slack_ts == thread_ts
                 )
             )
+
+    def packet_unconfirmed(self) -> bool:
+        """Whether some packet's post is still pending, so its Slack ts is not known yet."""
+        with self.db.session() as session:
+            pending = select(OutboxItem.id).where(
+                OutboxItem.op == "post_packet", OutboxItem.status == "pending"
+            )
+            return session.scalar(pending.limit(1)) is not None
+
+    def packet_found(self, key: str, channel: str, ts: str) -> Handoff | None:
+        """Our message `ts` in `channel` carries this packet's outbox key: a post whose outcome
+        was unknown (a 5xx, a timeout) did land. Record it as the outbox's own look for the
+        key would, so its thread is known now and what waited for the packet follows."""
+        with self.db.session() as session:
+            row = session.scalar(
+                select(OutboxItem).where(OutboxItem.key == key, OutboxItem.op == "post_packet")
+            )
+            h = session.get(Handoff, row.handoff_id) if row is not None else None
+            if row is None or h is None or h.slack_ts not in (None, ts):
+                return None
+            if row.status == "pending":
+                result = {"ts": ts, "channel": channel, "found": True}
+                record_outcome(session, row, "sent", result, row.last_error)
+            elif h.slack_ts != ts:
+                return None
+        log.info("handoff #%s: packet found in Slack at %s/%s", row.handoff_id, channel, ts)
+        self._wake()
+        return self.handoff_for_thread(channel, ts)
 
     def pending_outbox(self) -> int:
         with self.db.session() as session:

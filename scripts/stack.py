@@ -267,6 +267,9 @@ def child_env(settings: Settings, token: str, handoff_token: str = "") -> dict[s
             "WEB_PORT": str(settings.web_port),
             # rasa-sdk binds every interface unless told otherwise.
             "SANIC_HOST": settings.actions_host,
+            # Sanic closes a websocket whose frame is over 1 MiB before the channel guard can
+            # send its polite "too long" (the guard reads up to 2 MB: bot/channel_guard.py).
+            "SANIC_WEBSOCKET_MAX_SIZE": str(4 * 1024 * 1024),
         }
     )
     env.update(settings.extra_env)  # a caller's explicit settings win

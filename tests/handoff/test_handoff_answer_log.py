@@ -28,13 +28,15 @@ def answers(db: Database) -> list[KnowledgeAnswer]:
 def test_answers_and_abstentions_are_logged_once(service: HandoffService, db: Database) -> None:
     kb = {
         "answer_type": "kb",
-        "question": "how long is the warranty",
         "confidence": 0.71,
         "sources": [{"path": "warranty.md", "title": "Warranty", "url": "", "score": 0.71}],
     }
+    answered = bot("c1", 1_700_000_000.5, kb)
+    # The action names the question, as the answerer read it, in the event's metadata.
+    answered["metadata"] = {"parley_question": "how long is the warranty"}
     events = [
-        user("c1", "how long is the warranty", 1_700_000_000.0),
-        bot("c1", 1_700_000_000.5, kb),
+        user("c1", "how long is the <b>warranty</b>", 1_700_000_000.0),
+        answered,
         user("c1", "do you sell gift wrapping", 1_700_000_010.0),
         # An older answerer's payload without the question: the last customer line is used.
         bot("c1", 1_700_000_010.5, {"answer_type": "abstain", "sources": []}),

@@ -200,6 +200,18 @@ def test_page_urls_lose_query_and_fragment_and_declared_details_stay() -> None:
     assert metadata["page_url"].endswith("#pay")  # the caller's dict is not changed
 
 
+def test_card_numbers_and_ibans_in_metadata_are_removed_wherever_they_are() -> None:
+    metadata: dict[str, Any] = {
+        "name": "Ana 4111 1111 1111 1111",
+        "custom": {"notes": ["iban DE89 3704 0044 0532 0130 00"], "order": 10234},
+    }
+    out = admitted(guard().admit("c1", "", "hi", metadata)).metadata
+    assert out == {
+        "name": "Ana [card number removed]",
+        "custom": {"notes": ["iban [IBAN removed]"], "order": 10234},
+    }
+
+
 @pytest.mark.parametrize(
     ("url", "kept"),
     [

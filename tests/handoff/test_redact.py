@@ -50,3 +50,37 @@ def test_emails_and_phones_are_removed_unless_switched_off() -> None:
 def test_everyday_numbers_are_not_personal_data() -> None:
     text = "Order #10234 of 2026-11-03 cost €49.95; 3–6 business days, 30 days to return"
     assert redact(text) == text
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "4111.1111.1111.1111",
+        "4111/1111/1111/1111",
+        "4111\u00a01111\u00a01111\u00a01111",
+        "4\u200b1\u200b1\u200b1\u200b1\u200b1\u200b1\u200b1\u200b1\u200b1\u200b1\u200b1\u200b1\u200b1\u200b1\u200b1",
+        "4111\u202f1111\u20091111\u20071111",
+    ],
+)
+def test_disguised_card_numbers_are_removed(written: str) -> None:
+    assert redact(f"card: {written}!", phones=False) == f"card: {CARD}!"
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "DE89-3704-0044-0532-0130-00",
+        "DE89\u00a03704\u00a00044\u00a00532\u00a00130\u00a000",
+        "de89 3704 0044 0532 0130 00",
+        "GB82\u200bWEST12345698765432",
+    ],
+)
+def test_disguised_ibans_are_removed(written: str) -> None:
+    assert redact(f"iban {written} thanks", phones=False) == f"iban {IBAN} thanks"
+
+
+def test_timestamps_and_decimals_are_not_card_numbers() -> None:
+    # Slack message timestamps pass the Luhn check now and then; they are one long run of
+    # digits, a dot and six more, not groups as people write card numbers.
+    text = "thread 1700000001.000000 at 1700000042.000100, total 4111111.1111111"
+    assert redact(text, phones=False) == text

@@ -6,12 +6,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
 from handoff.listeners.people import mentioned_names
-from handoff.models import AGENT, QUEUED
+from handoff.models import AGENT, QUEUED, Handoff
 from handoff.service import HandoffError, HandoffService
+from handoff.slack_delivery import META_EVENT
 from handoff.slack_text import to_customer_text
 
 log = logging.getLogger(__name__)
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 
 def register(app: App, service: HandoffService) -> None:
     @app.event("message")
-    def thread_message(event: dict[str, Any], client: WebClient) -> None:
+    def thread_message(event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         thread_ts = event.get("thread_ts")
         if (
             not thread_ts
@@ -28,7 +29,12 @@ def register(app: App, service: HandoffService) -> None:
             or event.get("bot_id")
         ):
             return
-        h = service.handoff_for_thread(event.get("channel", ""), thread_ts)
+        channel = event.get("channel", "")
+        # Asked first: a packet the outbox resolves in between is then found by its thread.
+        unconfirmed = service.packet_unconfirmed()
+        h = service.handoff_for_thread(channel, thread_ts)
+        if h is None and unconfirmed:
+            h = _unconfirmed_packet(client, context, service, channel, thread_ts)
         if h is None:
             return
         user_id = event.get("user", "")
@@ -53,3 +59,22 @@ def register(app: App, service: HandoffService) -> None:
         client.chat_postEphemeral(
             channel=event["channel"], user=user_id, text=hint, thread_ts=thread_ts
         )
+
+
+def _unconfirmed_packet(
+    client: WebClient, context: BoltContext, service: HandoffService, channel: str, ts: str
+) -> Handoff | None:
+    """Is the thread's parent our packet whose post Slack stored but answered with a 5xx or a
+    timeout? Its ts is unknown until the outbox looks for it by its key; the parent carries
+    that key in its metadata, so the reply is not dropped meanwhile. A failing lookup raises:
+    Bolt answers with an error and Slack redelivers the event (replies are idempotent)."""
+    resp = client.conversations_replies(channel=channel, ts=ts, include_all_metadata=True, limit=1)
+    messages: list[dict[str, Any]] = resp.get("messages") or []
+    parent = messages[0] if messages else {}
+    meta = parent.get("metadata") or {}
+    key = (meta.get("event_payload") or {}).get("key")
+    if parent.get("ts") != ts or meta.get("event_type") != META_EVENT or not isinstance(key, str):
+        return None
+    if context.bot_id and parent.get("bot_id") != context.bot_id:
+        return None  # only our own posts say which handoff they are
+    return service.packet_found(key, channel, ts)

@@ -56,6 +56,8 @@ class Failure:
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: str = "<html>Service Unavailable</html>"
+    # Slack did the work (e.g. stored the message) and only the answer failed.
+    stored: bool = False
 
 
 class MockSlack:
@@ -133,6 +135,8 @@ class MockSlack:
             queue = self.failures.get(method)
             if queue:
                 f = queue.pop(0)
+                if f.stored:
+                    self._ok(method, args)
                 return f.status, f.headers, f.body
         if self.on_request:
             self.on_request(method, args)
@@ -226,7 +230,8 @@ class MockSlack:
                 for m in self.messages.get(channel, [])
                 if m["ts"] == ts or m.get("thread_ts") == ts
             ]
-            return {"ok": True, "messages": msgs, "has_more": False}
+            limit = int(args.get("limit") or len(msgs) or 1)
+            return {"ok": True, "messages": msgs[:limit], "has_more": len(msgs) > limit}
         return {"ok": False, "error": "unknown_method"}
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
