@@ -116,6 +116,20 @@ def slot_sources(answer: Answer) -> list[dict[str, Any]]:
     ]
 
 
+# Quick replies under an answer or a suggestion: the customer's verdict, recorded by
+# action_answer_feedback (bot/data/rules.yml). Typed "yes" / "no" work the same.
+FEEDBACK_BUTTONS = {
+    "kb": [
+        {"title": "That helped", "payload": "/affirm"},
+        {"title": "It didn't help", "payload": "/deny"},
+    ],
+    "suggest": [
+        {"title": "Yes", "payload": "/affirm"},
+        {"title": "No, talk to a person", "payload": "/deny"},
+    ],
+}
+
+
 def answer_payload(answer: Answer) -> dict[str, Any]:
     """The custom payload: what the widget shows, plus the answer's confidence, which the
     handoff service's ledger records from Rasa's event stream."""
@@ -142,6 +156,7 @@ class ActionAnswerFromKnowledge(Action):
             answer = Answer("abstain", ABSTAIN_TEXT, [], [], "none")
         dispatcher.utter_message(
             text=answer.text,
+            buttons=FEEDBACK_BUTTONS.get(answer.answer_type, []),
             json_message=answer_payload(answer),
             **{QUESTION_META: clean_question(question)},
         )

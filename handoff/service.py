@@ -440,7 +440,9 @@ class HandoffService:
                 conv.started_at = at
             if kind == "slot":
                 if event.get("name") == "kb_answer_type":
-                    conv.last_bot_abstained = 1 if event.get("value") == "abstain" else 0
+                    conv.last_bot_abstained = (
+                        1 if event.get("value") in ("abstain", "declined") else 0
+                    )
                 return
             if conv.last_activity_at is None or at > conv.last_activity_at:
                 conv.last_activity_at = at

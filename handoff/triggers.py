@@ -39,7 +39,11 @@ class TriggerConfig:
     fallback_intents: list[str] = field(default_factory=lambda: ["nlu_fallback", "out_of_scope"])
     fallback_actions: list[str] = field(default_factory=lambda: ["action_default_fallback"])
     answer_actions: list[str] = field(
-        default_factory=lambda: ["action_answer_from_knowledge", "action_default_fallback"]
+        default_factory=lambda: [
+            "action_answer_from_knowledge",
+            "action_answer_feedback",
+            "action_default_fallback",
+        ]
     )
     frustration_threshold: float = 0.6
     frustration_phrases: list[str] = field(default_factory=list)
@@ -202,15 +206,17 @@ def _turn_abstained(user: dict[str, Any], after: list[dict[str, Any]], cfg: Trig
     for e in after:
         kind = e.get("event")
         if kind == "slot" and e.get("name") == "kb_answer_type":
-            if e.get("value") == "abstain":
+            # "declined": the customer said a suggestion did not help. A suggestion itself is
+            # not a miss until the customer says so.
+            if e.get("value") in ("abstain", "declined"):
                 return True
-            if e.get("value") == "kb":
+            if e.get("value") in ("kb", "suggest"):
                 answered = True
         elif kind == "bot":
             custom = (e.get("data") or {}).get("custom") or {}
             if isinstance(custom, dict) and custom.get("answer_type") == "abstain":
                 return True
-            if isinstance(custom, dict) and custom.get("answer_type") == "kb":
+            if isinstance(custom, dict) and custom.get("answer_type") in ("kb", "suggest"):
                 answered = True
         elif kind == "action" and e.get("name") in cfg.fallback_actions:
             return True
@@ -259,7 +265,20 @@ def explicit(events: list[dict[str, Any]], cfg: TriggerConfig) -> Trigger | None
         return Trigger(EXPLICIT, confidence, f"intent {name}")
     if name == "affirm":
         return Trigger(EXPLICIT, confidence, "accepted the offer of a person")
+    if name == "deny" and _answer_before(events, users[-1]) == "suggest":
+        return Trigger(EXPLICIT, confidence, "said the suggested article did not answer it")
     return None
+
+
+def _answer_before(events: list[dict[str, Any]], user: dict[str, Any]) -> str:
+    """The knowledge answer type set before this customer message."""
+    found = ""
+    for e in events:
+        if e is user:
+            break
+        if e.get("event") == "slot" and e.get("name") == "kb_answer_type":
+            found = str(e.get("value") or "")
+    return found
 
 
 def explain(events: list[dict[str, Any]], cfg: TriggerConfig) -> Trigger:

@@ -1,4 +1,9 @@
-"""Answers: extractive by default, abstaining below a calibrated score."""
+"""Answers in three bands of confidence (knowledge/evidence.py):
+  - kb: quote the article that answers, with its citation;
+  - suggest: below the answer threshold but above the suggestion threshold, say honestly that
+    an article *may* answer it, quote its best sentences and ask whether it did;
+  - abstain: say the bot does not know and offer a person.
+Both thresholds are calibrated on the development splits (bench/knowledge_answer_quality.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +18,8 @@ ABSTAIN_TEXT = (
     "I'm sorry, I don't know the answer to that, and I'd rather not guess. "
     "Would you like me to connect you with a person from our support team?"
 )
+SUGGEST_INTRO = "I'm not sure, but this article may answer it: {title}."
+SUGGEST_ASK = "Did that answer your question?"
 MAX_ANSWER_WORDS = 80  # from one passage
 MAX_TOTAL_WORDS = 120  # from near-tied passages together
 NEAR_TIE = 0.1  # in Evidence.rank (knowledge/evidence.py)
@@ -21,7 +28,7 @@ _ITEM = ("- ", "* ", "+ ")
 
 @dataclass
 class Answer:
-    answer_type: str  # "kb" or "abstain"
+    answer_type: str  # "kb", "suggest" or "abstain"
     text: str
     sources: list[dict[str, object]] = field(default_factory=list)  # cited articles
     tried: list[dict[str, object]] = field(default_factory=list)  # candidates looked at
@@ -43,6 +50,16 @@ def citation_line(hit_sources: list[dict[str, object]]) -> str:
 
 def abstain(tried: list[ArticleHit]) -> Answer:
     return Answer("abstain", ABSTAIN_TEXT, [], [h.source() for h in tried[:3]], "none")
+
+
+def suggest(quoted: Answer) -> Answer:
+    """A quoted answer offered as a suggestion: the article may hold the answer, and the
+    customer is asked whether it did (never generated: the passages may not answer it)."""
+    if quoted.answer_type != "kb" or not quoted.sources:
+        return quoted
+    title = str(quoted.sources[0]["title"])
+    text = f"{SUGGEST_INTRO.format(title=title)}\n{quoted.text}\n{SUGGEST_ASK}"
+    return Answer("suggest", text, quoted.sources, quoted.tried, quoted.generated_by)
 
 
 def select_sentences(

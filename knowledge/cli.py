@@ -114,7 +114,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     best = (answer.sources or answer.tried or [{"score": 0.0}])[0]["score"]
     print(
         f"\nThe bot would answer ({answer.answer_type}; confidence {best:.3f}, "
-        f"it answers at {settings.min_score} or more):"
+        f"it answers at {settings.min_score} or more, suggests from {settings.suggest_from}):"
     )
     print("  " + answer.text.replace("\n", "\n  "))
     return 0

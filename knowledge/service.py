@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from knowledge.answer import Answer, abstain, citation_line, extractive_answer
+from knowledge.answer import Answer, abstain, citation_line, extractive_answer, suggest
 from knowledge.deadline import BoundedCalls, CallsBusy
 from knowledge.embeddings import make_embeddings, shared_encoder
 from knowledge.evidence import Evidence, SentenceEvidence
@@ -182,9 +182,12 @@ class KnowledgeService:
         evidence: list[Evidence] = []
         if hits and self.evidence is not None:
             evidence = self.evidence.assess(np.asarray(vector, dtype=np.float32), hits[0])
-        if not hits or hits[0].answer_score < self.settings.min_score:
+        if not hits or hits[0].answer_score < self.settings.suggest_from:
             return abstain(hits)
         fallback = self._extractive(hits, evidence)
+        if hits[0].answer_score < self.settings.min_score:
+            # The passages may not hold the answer: the model is not asked to write one.
+            return suggest(fallback)
         if self.chat is None:
             return fallback
         from knowledge.llm import generate

@@ -13,6 +13,10 @@ DEFAULT_TITLE_WEIGHT = 0.5
 # Below this answer confidence (knowledge/evidence.py) the bot abstains. Calibrated on the
 # development splits of the labelled answer-quality set (bench/knowledge_answer_quality.py).
 DEFAULT_MIN_SCORE = 0.55
+# From this confidence up to KNOWLEDGE_MIN_SCORE the bot suggests the article and asks whether
+# it answered ("suggest" band). Calibrated on the same splits: the lowest threshold at which at
+# most 30% of suggestions are wrong. Set it to KNOWLEDGE_MIN_SCORE to turn suggestions off.
+DEFAULT_SUGGEST_SCORE = 0.41
 
 
 def _float(name: str, default: float) -> float:
@@ -34,6 +38,7 @@ class KnowledgeSettings:
     collection: str = "parley_kb"
     title_weight: float = DEFAULT_TITLE_WEIGHT
     min_score: float = DEFAULT_MIN_SCORE
+    suggest_score: float = DEFAULT_SUGGEST_SCORE
     watch: bool = True
     openai_api_key: str = ""
     openai_base_url: str = ""
@@ -45,6 +50,11 @@ class KnowledgeSettings:
     @property
     def index_dir(self) -> Path:
         return self.state_dir / "index"
+
+    @property
+    def suggest_from(self) -> float:
+        """Where the suggestion band starts (never above the answer threshold)."""
+        return min(self.suggest_score, self.min_score)
 
     @property
     def llm_enabled(self) -> bool:
@@ -61,6 +71,7 @@ class KnowledgeSettings:
             collection=env.get("KNOWLEDGE_COLLECTION") or "parley_kb",
             title_weight=_float("KNOWLEDGE_TITLE_WEIGHT", DEFAULT_TITLE_WEIGHT),
             min_score=_float("KNOWLEDGE_MIN_SCORE", DEFAULT_MIN_SCORE),
+            suggest_score=_float("KNOWLEDGE_SUGGEST_SCORE", DEFAULT_SUGGEST_SCORE),
             watch=(env.get("KNOWLEDGE_WATCH", "1").strip().lower() not in {"0", "false", "no"}),
             openai_api_key=env.get("OPENAI_API_KEY", "").strip(),
             openai_base_url=env.get("OPENAI_BASE_URL", "").strip(),

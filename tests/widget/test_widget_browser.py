@@ -412,3 +412,45 @@ def test_quick_replies_send_their_payload(new_chat: Any, widget_stack: RunningSt
     assert chat.w(".chip").count() == 0
     # The history shows the button's label, not the command behind it.
     wait_for(lambda: "Start over" in bubbles(chat) and "/start_over" not in bubbles(chat))
+
+
+def test_yes_on_a_suggestion_is_stored_beside_the_ledger(
+    new_chat: Any, widget_stack: RunningStack
+) -> None:
+    from sqlalchemy import select
+
+    from handoff.models import AnswerFeedback
+
+    question = "How long is the warranty on headphones?"  # the middle band: a suggestion
+    wait_for(
+        lambda: any(
+            (r.get("custom") or {}).get("answer_type") == "suggest"
+            for r in widget_stack.send(f"warm-up-{time.time()}", question)
+        ),
+        timeout=120,
+    )
+    chat = new_chat().goto()
+    chat.open().online()
+    greet(chat)
+    session = chat.session_id()
+    chat.say(question)
+    chat.wait_text("bot", "Did that answer your question?").locator(".sources a").wait_for()
+    assert chat.w(".chip").filter(has_text="No, talk to a person").count() == 1
+
+    chat.w(".chip").filter(has_text="Yes").first.click()
+
+    chat.wait_text("user", "Yes")
+    chat.wait_text("bot", "Glad I could help")
+    assert chat.w(".chip").count() == 0
+    db = Database(f"sqlite:///{widget_stack.state_dir / 'handoff.db'}")
+    try:
+
+        def verdicts() -> list[tuple[str, str, str]]:
+            with db.session() as s:
+                rows = s.scalars(select(AnswerFeedback).where(AnswerFeedback.sender_id == session))
+                return [(r.answer_type, r.verdict, r.article_path) for r in rows]
+
+        assert wait_for(verdicts) == [("suggest", "yes", "warranty.md")]
+    finally:
+        db.dispose()
+    assert chat.errors == []

@@ -209,9 +209,12 @@ export class Widget {
     if (custom) {
       // Machine-readable part of the previous bot message (e.g. the knowledge answer's sources).
       const last = [...this.entries].reverse().find((e) => e.role !== "user");
-      if (last && Array.isArray(custom.sources) && custom.answer_type === "kb") {
+      if (last && Array.isArray(custom.sources) && (custom.answer_type === "kb" || custom.answer_type === "suggest")) {
         last.sources = custom.sources;
+        // Redrawing the message keeps its quick replies (the answer's yes / no).
+        const replies = last.node.querySelector(".quick-replies");
         fillMessage(last.node, last, this.ctx);
+        if (replies) last.node.append(replies);
       }
     }
     if (typeof message.text === "string" && message.text.trim()) {

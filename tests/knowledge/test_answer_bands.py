@@ -1,0 +1,79 @@
+"""Three bands of confidence: answer, suggest (and ask), abstain."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from knowledge.answer import SUGGEST_ASK, Answer, suggest
+from knowledge.service import KnowledgeService
+from knowledge.settings import KnowledgeSettings
+from tests.fake_openai import FakeOpenAI
+
+WARRANTY = "How long is the warranty on headphones?"
+
+
+def confidence(answer: Answer) -> float:
+    return float(str((answer.sources or answer.tried)[0]["score"]))
+
+
+def banded(svc: KnowledgeService, min_score: float, suggest_score: float) -> KnowledgeService:
+    svc.settings = replace(svc.settings, min_score=min_score, suggest_score=suggest_score)
+    return svc
+
+
+def test_each_band_gives_its_answer_type(sample_service: KnowledgeService) -> None:
+    original = sample_service.settings
+    try:
+        c = confidence(banded(sample_service, -1.0, -1.0).answer(WARRANTY))
+        kb = banded(sample_service, c - 0.01, c - 0.02).answer(WARRANTY)
+        middle = banded(sample_service, c + 0.01, c - 0.01).answer(WARRANTY)
+        low = banded(sample_service, c + 0.02, c + 0.01).answer(WARRANTY)
+    finally:
+        sample_service.settings = original
+
+    assert kb.answer_type == "kb" and "2-year" in kb.text
+    assert middle.answer_type == "suggest"
+    # Honest about its doubt, quotes the same evidence with its citation, and asks.
+    assert middle.text.startswith("I'm not sure, but this article may answer it: ")
+    assert "2-year" in middle.text and middle.text.endswith(SUGGEST_ASK)
+    assert "Source: " in middle.text
+    assert middle.sources == kb.sources and middle.payload()["answer_type"] == "suggest"
+    assert low.answer_type == "abstain" and low.sources == []
+
+
+def test_the_shipped_thresholds_suggest_below_the_answer_band() -> None:
+    s = KnowledgeSettings()
+    assert s.suggest_from < s.min_score
+    # Turning suggestions off: the band starts where answers do.
+    assert replace(s, suggest_score=0.9).suggest_from == s.min_score
+
+
+def test_only_a_quoted_answer_becomes_a_suggestion() -> None:
+    nothing = Answer("abstain", "I don't know", [], [], "none")
+    assert suggest(nothing) is nothing
+
+
+def test_the_language_model_never_writes_a_suggestion(
+    sample_service: KnowledgeService,
+) -> None:
+    fake = FakeOpenAI()
+    try:
+        c = confidence(sample_service.answer(WARRANTY))
+        settings = replace(
+            sample_service.settings,
+            openai_api_key="sk-test",
+            openai_base_url=fake.url,
+            openai_model="test-model",
+            min_score=c + 0.05,
+            suggest_score=c - 0.05,
+        )
+        svc = KnowledgeService(settings)
+        svc.sync()
+        try:
+            answer = svc.answer(WARRANTY)
+        finally:
+            svc.stop()
+        assert answer.answer_type == "suggest" and answer.generated_by == "extractive"
+        assert fake.requests == []
+    finally:
+        fake.close()
