@@ -189,6 +189,21 @@ class DemoConversation:
         )
         self.f.summary.feedback += 1
 
+    def answer_suggestion(self, helped: bool) -> None:
+        """The customer presses Yes or "No, talk to a person" under a suggestion, as
+        action_answer_feedback handles it; a "no" then hands off (see question_flow)."""
+        if helped:
+            self.say("Yes", "affirm", 1.0)
+        else:
+            self.say("No, talk to a person", "deny", 1.0)
+        self.emit({"event": "action", "name": "action_answer_feedback"})
+        self.rate_answer("yes" if helped else "no")
+        if helped:
+            self.bot("Glad I could help. Is there anything else you'd like to know?")
+        self.emit(
+            {"event": "slot", "name": "kb_answer_type", "value": None if helped else "declined"}
+        )
+
     def hand_off(self) -> int:
         """What action_human_handoff does: packet, trigger, queue notice, pause."""
         self.emit({"event": "action", "name": "action_human_handoff"})
@@ -323,6 +338,15 @@ class DemoFiller:
             chat.routine("greet", "Hello! How can I help you today?")
         text, topic = self.question()
         answer_type = chat.ask(text)
+        if answer_type == "suggest":
+            # Suggestions are right about as often as not on the sample (bench results).
+            helped = rng.random() < 0.55
+            chat.answer_suggestion(helped)
+            if not helped:
+                self.agent_work(chat, chat.hand_off(), topic=topic)
+                return
+            chat.csat(0.75)
+            return
         if answer_type == "kb":
             if rng.random() < 0.3:
                 chat.rate_answer("yes" if rng.random() < 0.8 else "no")

@@ -112,9 +112,10 @@ def cmd_search(args: argparse.Namespace) -> int:
             print(f"     {p.similarity:.3f}  {p.heading or '(intro)'}: {text}")
     answer = svc.answer(args.question)
     best = (answer.sources or answer.tried or [{"score": 0.0}])[0]["score"]
+    answer_at, suggest_at = svc.thresholds()
     print(
         f"\nThe bot would answer ({answer.answer_type}; confidence {best:.3f}, "
-        f"it answers at {settings.min_score} or more, suggests from {settings.suggest_from}):"
+        f"it answers at {answer_at} or more, suggests from {suggest_at}):"
     )
     print("  " + answer.text.replace("\n", "\n  "))
     return 0

@@ -10,16 +10,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 
 from knowledge.answer import Answer, abstain, citation_line, extractive_answer, suggest
+from knowledge.confidence import DEFAULT_MODEL, ConfidenceModel, answer_features
 from knowledge.deadline import BoundedCalls, CallsBusy
 from knowledge.embeddings import make_embeddings, shared_encoder
 from knowledge.evidence import Evidence, SentenceEvidence
 from knowledge.indexer import Indexer, IndexReport, relative_to
 from knowledge.retriever import ArticleHit, Retriever
-from knowledge.settings import KnowledgeSettings
+from knowledge.settings import DEFAULT_MIN_SCORE, DEFAULT_SUGGEST_SCORE, KnowledgeSettings
 from knowledge.store import open_vectorstore
 from knowledge.text import clean_question
 
@@ -47,6 +49,12 @@ class KnowledgeService:
             if settings.openai_embeddings
             else SentenceEvidence(lambda texts: shared_encoder().encode(texts))
         )
+        # The trained confidence reads the sentence evidence, so it needs the local encoder.
+        # A configured model that cannot load stops the start with a message that says why.
+        self.confidence: ConfidenceModel | None = None
+        if self.evidence is not None and settings.confidence_model.lower() != "off":
+            path = settings.confidence_model or DEFAULT_MODEL
+            self.confidence = ConfidenceModel.load(Path(path))
         self.chat = chat_model
         if self.chat is None and settings.llm_enabled:
             from knowledge.llm import make_chat_model
@@ -178,14 +186,12 @@ class KnowledgeService:
                 return abstain([])
         else:
             vector = self.embeddings.embed_query(question)
-        hits = self.retriever.search(question, vector=vector)
-        evidence: list[Evidence] = []
-        if hits and self.evidence is not None:
-            evidence = self.evidence.assess(np.asarray(vector, dtype=np.float32), hits[0])
-        if not hits or hits[0].answer_score < self.settings.suggest_from:
+        hits, evidence = self.assess(question, vector)
+        answer_at, suggest_at = self.thresholds()
+        if not hits or hits[0].answer_score < suggest_at:
             return abstain(hits)
         fallback = self._extractive(hits, evidence)
-        if hits[0].answer_score < self.settings.min_score:
+        if hits[0].answer_score < answer_at:
             # The passages may not hold the answer: the model is not asked to write one.
             return suggest(fallback)
         if self.chat is None:
@@ -211,6 +217,34 @@ class KnowledgeService:
             )
             return fallback
         return generated or fallback
+
+    def thresholds(self) -> tuple[float, float]:
+        """(answer from, suggest from) on the scale of the answer confidence in use."""
+        if self.confidence is not None:
+            answer_at, suggest_at = self.confidence.answer_at, self.confidence.suggest_at
+        else:
+            answer_at, suggest_at = DEFAULT_MIN_SCORE, DEFAULT_SUGGEST_SCORE
+        if self.settings.min_score is not None:
+            answer_at = self.settings.min_score
+        if self.settings.suggest_score is not None:
+            suggest_at = self.settings.suggest_score
+        return answer_at, min(suggest_at, answer_at)
+
+    def assess(
+        self, question: str, vector: list[float] | None = None
+    ) -> tuple[list[ArticleHit], list[Evidence]]:
+        """The candidate articles and the top one's sentence evidence; the top hit's
+        confidence is set (the trained model's when there is one)."""
+        if vector is None:
+            vector = self.embeddings.embed_query(question)
+        hits = self.retriever.search(question, vector=vector)
+        evidence: list[Evidence] = []
+        if hits and self.evidence is not None:
+            evidence = self.evidence.assess(np.asarray(vector, dtype=np.float32), hits[0])
+            if evidence and self.confidence is not None:
+                features = answer_features(question, hits, evidence)
+                hits[0].confidence = self.confidence.score(features)
+        return hits, evidence
 
     def _extractive(self, hits: list[ArticleHit], evidence: list[Evidence]) -> Answer:
         if self.evidence is None:  # OpenAI embeddings: the best passage, whole

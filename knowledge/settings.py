@@ -10,19 +10,25 @@ from pathlib import Path
 #               + (1 - TITLE_WEIGHT) * max sim(question, passage).
 # Tuned on the tuning half of StackFAQ (bench/knowledge_retrieval.py, results in bench/results/).
 DEFAULT_TITLE_WEIGHT = 0.5
-# Below this answer confidence (knowledge/evidence.py) the bot abstains. Calibrated on the
-# development splits of the labelled answer-quality set (bench/knowledge_answer_quality.py).
+# The answer bands apply to the trained confidence (knowledge/confidence.py), whose model file
+# carries its calibrated thresholds. Without it (KNOWLEDGE_CONFIDENCE_MODEL=off, or OpenAI
+# embeddings, which have no sentence evidence) they apply to the evidence score, with these
+# thresholds, calibrated on the development splits of the labelled answer-quality set
+# (bench/knowledge_answer_quality.py): answer from DEFAULT_MIN_SCORE; suggest the article and
+# ask whether it answered from DEFAULT_SUGGEST_SCORE (at most 30% of suggestions wrong).
 DEFAULT_MIN_SCORE = 0.55
-# From this confidence up to KNOWLEDGE_MIN_SCORE the bot suggests the article and asks whether
-# it answered ("suggest" band). Calibrated on the same splits: the lowest threshold at which at
-# most 30% of suggestions are wrong. Set it to KNOWLEDGE_MIN_SCORE to turn suggestions off.
 DEFAULT_SUGGEST_SCORE = 0.41
 
 
 def _float(name: str, default: float) -> float:
+    value = _optional_float(name)
+    return default if value is None else value
+
+
+def _optional_float(name: str) -> float | None:
     raw = os.environ.get(name, "").strip()
     if not raw:
-        return default
+        return None
     try:
         return float(raw)
     except ValueError as exc:
@@ -37,8 +43,11 @@ class KnowledgeSettings:
     chroma_port: int = 8000
     collection: str = "parley_kb"
     title_weight: float = DEFAULT_TITLE_WEIGHT
-    min_score: float = DEFAULT_MIN_SCORE
-    suggest_score: float = DEFAULT_SUGGEST_SCORE
+    # None: the confidence model's calibrated thresholds (or the defaults above without it).
+    min_score: float | None = None
+    suggest_score: float | None = None
+    # "" = the packaged knowledge/confidence_model.json; "off" = the evidence score alone.
+    confidence_model: str = ""
     watch: bool = True
     openai_api_key: str = ""
     openai_base_url: str = ""
@@ -50,11 +59,6 @@ class KnowledgeSettings:
     @property
     def index_dir(self) -> Path:
         return self.state_dir / "index"
-
-    @property
-    def suggest_from(self) -> float:
-        """Where the suggestion band starts (never above the answer threshold)."""
-        return min(self.suggest_score, self.min_score)
 
     @property
     def llm_enabled(self) -> bool:
@@ -70,8 +74,9 @@ class KnowledgeSettings:
             chroma_port=int(env.get("CHROMA_PORT") or 8000),
             collection=env.get("KNOWLEDGE_COLLECTION") or "parley_kb",
             title_weight=_float("KNOWLEDGE_TITLE_WEIGHT", DEFAULT_TITLE_WEIGHT),
-            min_score=_float("KNOWLEDGE_MIN_SCORE", DEFAULT_MIN_SCORE),
-            suggest_score=_float("KNOWLEDGE_SUGGEST_SCORE", DEFAULT_SUGGEST_SCORE),
+            min_score=_optional_float("KNOWLEDGE_MIN_SCORE"),
+            suggest_score=_optional_float("KNOWLEDGE_SUGGEST_SCORE"),
+            confidence_model=env.get("KNOWLEDGE_CONFIDENCE_MODEL", "").strip(),
             watch=(env.get("KNOWLEDGE_WATCH", "1").strip().lower() not in {"0", "false", "no"}),
             openai_api_key=env.get("OPENAI_API_KEY", "").strip(),
             openai_base_url=env.get("OPENAI_BASE_URL", "").strip(),

@@ -54,10 +54,6 @@ async def test_answer_quotes_the_article_and_cites_it(answerer, domain) -> None:
     assert len(used["version"]) == 16
 
 
-def values_tried_best(events: list) -> float:
-    return max(float(s["score"]) for s in slots(events)["kb_sources"])
-
-
 async def test_unknown_question_abstains_and_offers_a_person(answerer, domain) -> None:
     dispatcher, events = await run("kb_tracker_unknown_question.json", domain)
 
@@ -70,7 +66,8 @@ async def test_unknown_question_abstains_and_offers_a_person(answerer, domain) -
     # read it) in the bot event's metadata, which the browser never gets: the handoff
     # service's ledger records what the bot could not answer.
     assert "question" not in custom and isinstance(custom["confidence"], float)
-    assert custom["confidence"] == values_tried_best(events)
+    # The top candidate's confidence (runners-up carry their retrieval score).
+    assert custom["confidence"] == slots(events)["kb_sources"][0]["score"]
     assert message["parley_question"] == "Can you recommend a good recipe for lasagna?"
     values = slots(events)
     assert values["kb_answer_type"] == "abstain"
@@ -84,8 +81,8 @@ async def test_html_and_injection_in_the_question_are_treated_as_data(answerer, 
     [message] = dispatcher.messages
     assert "<" not in message["text"] and "alert" not in message["text"]
     assert "system prompt" not in message["text"].lower()
-    assert message["custom"]["answer_type"] in {"kb", "abstain"}
-    if message["custom"]["answer_type"] == "kb":
+    assert message["custom"]["answer_type"] in {"kb", "suggest", "abstain"}
+    if message["custom"]["answer_type"] != "abstain":
         assert UK_URL in message["text"]
 
 
@@ -93,7 +90,7 @@ async def test_a_huge_message_is_answered_not_crashed_on(answerer, domain) -> No
     dispatcher, events = await run("kb_tracker_huge_message.json", domain)
 
     [message] = dispatcher.messages
-    assert message["custom"]["answer_type"] in {"kb", "abstain"}
+    assert message["custom"]["answer_type"] in {"kb", "suggest", "abstain"}
     assert len(message["text"]) < 2000
     assert slots(events)["kb_answer_type"] == message["custom"]["answer_type"]
 

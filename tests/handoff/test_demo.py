@@ -115,7 +115,7 @@ def test_demo_command_uses_the_real_answerer_and_keeps_real_data_apart(tmp_path:
     # The sample articles answered some questions and not others, each citing its article.
     with db.session() as session:
         rows = session.scalars(select(KnowledgeAnswer)).all()
-    assert {r.answer_type for r in rows} == {"kb", "abstain"}
+    assert {r.answer_type for r in rows} == {"kb", "suggest", "abstain"}
     assert all(
         r.article_path and r.article_path.endswith(".md") for r in rows if r.answer_type == "kb"
     )

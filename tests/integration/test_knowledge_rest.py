@@ -17,7 +17,7 @@ def test_sample_kb_question_gets_a_cited_answer_and_payload(stack: RunningStack)
     customer = f"kb-{uuid.uuid4().hex[:8]}"
     stack.send(customer, "hi")
 
-    replies = stack.send(customer, "how long does delivery to the UK take?")
+    replies = stack.send(customer, "how long does standard shipping to the UK take?")
 
     # The REST channel delivers the text and the custom payload as two messages.
     [text] = [r["text"] for r in replies if "text" in r]
@@ -57,7 +57,7 @@ def _feedback(stack: RunningStack, customer: str) -> list[tuple[str, str, str]]:
 def test_an_answer_carries_feedback_buttons_and_a_yes_is_stored(stack: RunningStack) -> None:
     customer = f"kb-{uuid.uuid4().hex[:8]}"
     stack.send(customer, "hi")  # the AI disclosure comes first
-    replies = stack.send(customer, "how long does delivery to the UK take?")
+    replies = stack.send(customer, "how long does standard shipping to the UK take?")
     [answer] = [r for r in replies if "text" in r]
     assert [b["payload"] for b in answer["buttons"]] == ["/affirm", "/deny"]
 
@@ -101,7 +101,7 @@ def test_no_to_a_suggestion_brings_in_a_person_at_once(stack: RunningStack) -> N
 def test_no_to_an_answer_offers_a_person_and_yes_brings_one(stack: RunningStack) -> None:
     customer = f"kb-{uuid.uuid4().hex[:8]}"
     stack.send(customer, "hi")  # the AI disclosure comes first
-    stack.send(customer, "how long does delivery to the UK take?")
+    stack.send(customer, "how long does standard shipping to the UK take?")
 
     [offer] = [r for r in stack.send(customer, "no, that doesn't help") if "text" in r]
     assert "connect you with a person" in offer["text"]

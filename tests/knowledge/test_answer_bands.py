@@ -6,7 +6,6 @@ from dataclasses import replace
 
 from knowledge.answer import SUGGEST_ASK, Answer, suggest
 from knowledge.service import KnowledgeService
-from knowledge.settings import KnowledgeSettings
 from tests.fake_openai import FakeOpenAI
 
 WARRANTY = "How long is the warranty on headphones?"
@@ -41,11 +40,18 @@ def test_each_band_gives_its_answer_type(sample_service: KnowledgeService) -> No
     assert low.answer_type == "abstain" and low.sources == []
 
 
-def test_the_shipped_thresholds_suggest_below_the_answer_band() -> None:
-    s = KnowledgeSettings()
-    assert s.suggest_from < s.min_score
-    # Turning suggestions off: the band starts where answers do.
-    assert replace(s, suggest_score=0.9).suggest_from == s.min_score
+def test_the_shipped_thresholds_suggest_below_the_answer_band(
+    sample_service: KnowledgeService,
+) -> None:
+    answer_at, suggest_at = sample_service.thresholds()
+    assert suggest_at < answer_at
+    original = sample_service.settings
+    try:
+        # Turning suggestions off: the band starts where answers do.
+        sample_service.settings = replace(original, suggest_score=answer_at)
+        assert sample_service.thresholds() == (answer_at, answer_at)
+    finally:
+        sample_service.settings = original
 
 
 def test_only_a_quoted_answer_becomes_a_suggestion() -> None:

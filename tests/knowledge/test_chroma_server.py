@@ -26,7 +26,7 @@ from tests.knowledge.conftest import SAMPLE_ARTICLES, settings_for
 from tests.knowledge.test_hot_reload import wait_for
 
 CHROMA = Path(sys.executable).with_name("chroma")
-UK = "How long does delivery to the UK take?"
+UK = "How long does standard shipping to the UK take?"
 SHIPPING = "shipping-times-and-costs.md"
 
 

@@ -120,7 +120,7 @@ def test_credit_card_refund_question_quotes_the_card_refund_time(
     assert a.answer_type == "kb"
     assert "5–10 business days" in a.text
     assert a.sources[0]["path"] == "refunds-by-payment-method.md"
-    assert float(str(a.sources[0]["score"])) >= sample_service.settings.min_score
+    assert float(str(a.sources[0]["score"])) >= sample_service.thresholds()[0]
 
 
 def test_a_near_miss_about_an_unlisted_product_detail_is_not_answered(
@@ -128,9 +128,9 @@ def test_a_near_miss_about_an_unlisted_product_detail_is_not_answered(
 ) -> None:
     # The earbuds article is the closest, but nothing in it says whether they cancel noise.
     a = sample_service.answer("Do the Pulse earbuds have noise cancelling?")
-    assert a.answer_type == "abstain"
+    assert a.answer_type != "kb"  # at most a suggestion that asks whether it answered
     assert a.tried and a.tried[0]["path"] == "troubleshooting-pulse-earbuds.md"
-    assert float(str(a.tried[0]["score"])) < sample_service.settings.min_score
+    assert float(str(a.tried[0]["score"])) < sample_service.thresholds()[0]
 
 
 def test_list_items_stay_on_lines_of_their_own() -> None:

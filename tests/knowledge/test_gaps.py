@@ -469,7 +469,8 @@ def test_after_the_editor_adds_the_drafts_the_same_questions_are_answered(
 ):
     topics = {"showroom": SHOWROOM, "giftwrap": GIFT_WRAP}
     questions = [q for qs, _, _ in topics.values() for q in qs]
-    assert [sample_service.answer(q).answer_type for q in questions] == ["abstain"] * 6
+    # Not answered (at most suggested, with the question whether it helped).
+    assert "kb" not in [sample_service.answer(q).answer_type for q in questions]
 
     project = tmp_path / "project"
     folder = project / "knowledge" / "articles"

@@ -10,7 +10,7 @@ import pytest
 from knowledge.service import KnowledgeService
 from tests.fake_openai import FakeOpenAI
 
-UK_QUESTION = "How long does delivery to the UK take?"
+UK_QUESTION = "How long does standard shipping to the UK take?"
 UK_URL = "https://help.tidewell.example/shipping/times-and-costs"
 
 

@@ -20,7 +20,7 @@ from knowledge.service import MODEL_CALL_SLOTS, KnowledgeService
 from tests.fake_openai import FakeOpenAI
 from tests.knowledge.conftest import article
 
-UK_QUESTION = "How long does delivery to the UK take?"
+UK_QUESTION = "How long does standard shipping to the UK take?"
 
 
 class StuckModel:

@@ -248,7 +248,7 @@ def test_citations_render_as_safe_links(new_chat: Any, widget_stack: RunningStac
 def test_knowledge_answer_over_socketio_has_citation_links(
     new_chat: Any, widget_stack: RunningStack
 ) -> None:
-    question = "How long does shipping to the UK take?"
+    question = "How long does standard shipping to the UK take?"
     # The answerer loads on first use: wait (over REST) until it answers with a citation.
     wait_for(
         lambda: any(
