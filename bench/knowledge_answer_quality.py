@@ -179,12 +179,12 @@ def frontier(rows: list[dict]) -> list[tuple[float, float]]:
 def chart(curves: dict[str, list[tuple[float, float]]]) -> str:
     """An SVG of correct-answer share against wrong-answer share as the threshold moves."""
     w, h, pad = 560, 360, 50
-    colours = ["#1f6feb", "#d1242f", "#2da44e", "#8fb8f5", "#f1a7ab", "#9be9a8"]
+    colours = ["#1f6feb", "#d1242f", "#8fb8f5", "#f1a7ab"]
 
     def xy(x: float, y: float) -> tuple[float, float]:
         return pad + x / 0.3 * (w - 2 * pad), h - pad - y * (h - 2 * pad)
 
-    tx, ty = xy(0.03, 0.9)
+    tx, ty = xy(0.03, 0.8)  # the blind4 target: >= 80% answered correctly, <= 3% wrong
     x0, y0 = xy(0, 1)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
@@ -266,8 +266,9 @@ def main() -> int:
         t = thresholds[label] = calibrate(split(rows, "dev"))
         for name in (*DEV, "dev", *BLINDS, "blind", NEW_BLIND):
             table.append((label, "calibrated on dev", t, name, evaluate(split(rows, name), t)))
-        for name in ("dev", "blind", NEW_BLIND):
-            curves[f"{label}, {name}"] = frontier(split(rows, name))
+        if label != BASELINE:  # the chart stays readable: two confidences, dev and blind4
+            for name in ("dev", NEW_BLIND):
+                curves[f"{label}, {name}"] = frontier(split(rows, name))
     rows = variants[SHIPPED]
     for name in ("dev", "blind", NEW_BLIND):
         m = evaluate(split(rows, name), shipped_threshold)
