@@ -53,6 +53,18 @@ def bubbles(chat: Chat) -> list[str]:
     return [t.strip() for t in chat.w(".log .msg .bubble").all_inner_texts()]
 
 
+def answerer_ready(stack: RunningStack, question: str, answer_type: str) -> None:
+    """The answerer loads on first use: wait (over REST, as another customer) until it gives
+    this question the expected kind of answer."""
+    wait_for(
+        lambda: any(
+            (r.get("custom") or {}).get("answer_type") == answer_type
+            for r in stack.send(f"warm-up-{time.time()}", question)
+        ),
+        timeout=120,
+    )
+
+
 def greet(chat: Chat) -> None:
     """Start a conversation. Rasa starts the session (and discloses) before it logs the first
     message, so once the widget has reconciled with the history the disclosure comes first."""
@@ -249,14 +261,7 @@ def test_knowledge_answer_over_socketio_has_citation_links(
     new_chat: Any, widget_stack: RunningStack
 ) -> None:
     question = "How long does standard shipping to the UK take?"
-    # The answerer loads on first use: wait (over REST) until it answers with a citation.
-    wait_for(
-        lambda: any(
-            (r.get("custom") or {}).get("answer_type") == "kb"
-            for r in widget_stack.send(f"warm-up-{time.time()}", question)
-        ),
-        timeout=120,
-    )
+    answerer_ready(widget_stack, question, "kb")
     chat = new_chat().goto()
     chat.open().online()
     chat.say(question)
@@ -422,13 +427,7 @@ def test_yes_on_a_suggestion_is_stored_beside_the_ledger(
     from handoff.models import AnswerFeedback
 
     question = "How long is the warranty on headphones?"  # the middle band: a suggestion
-    wait_for(
-        lambda: any(
-            (r.get("custom") or {}).get("answer_type") == "suggest"
-            for r in widget_stack.send(f"warm-up-{time.time()}", question)
-        ),
-        timeout=120,
-    )
+    answerer_ready(widget_stack, question, "suggest")
     chat = new_chat().goto()
     chat.open().online()
     greet(chat)
