@@ -53,7 +53,7 @@ def record(sender_id: str, verdict: str, answer_type: str, tracker: Tracker) -> 
 
     source = cited_source(tracker.get_slot("kb_sources"))
     score = source.get("score")
-    get_client().service.record_feedback(
+    get_client().record_feedback(
         sender_id,
         verdict,
         question=answered_question(list(tracker.events)),

@@ -53,6 +53,10 @@ class HandoffClient:
             started_at=_at(users[0]) if users else None,
         )
 
+    def record_feedback(self, sender_id: str, verdict: str, **details: Any) -> None:
+        """The customer's yes/no on a knowledge answer or suggestion (HandoffService's)."""
+        self.service.record_feedback(sender_id, verdict, **details)
+
 
 _client: HandoffClient | None = None
 _lock = threading.Lock()
