@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,25 +12,12 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 
 from actions.answer_feedback import ActionAnswerFeedback
-from handoff.client import reset_client
 from handoff.db import Database
 from handoff.models import AnswerFeedback
 from handoff.triggers import TriggerConfig, consecutive_abstentions, explain
 from tests.conftest import load_json
 
 SNAPSHOT = "kb_tracker_feedback_no_to_answer.json"
-
-
-@pytest.fixture
-def handoff_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    url = f"sqlite:///{tmp_path / 'handoff.db'}"
-    monkeypatch.setenv("HANDOFF_DB_URL", url)
-    monkeypatch.setenv("HANDOFF_URL", "http://127.0.0.1:9")
-    reset_client()
-    db = Database(url)
-    yield db
-    db.dispose()
-    reset_client()
 
 
 def snapshot(answer_type: str = "kb", intent: str = "deny") -> dict[str, Any]:
@@ -96,16 +82,9 @@ async def test_no_to_a_suggestion_leaves_the_handoff_to_the_rules(handoff_db, do
 
 
 async def test_an_unreachable_database_does_not_break_the_conversation(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, domain
+    unreachable_handoff_db: None, domain
 ) -> None:
-    blocker = tmp_path / "not-a-folder"
-    blocker.write_text("")
-    monkeypatch.setenv("HANDOFF_DB_URL", f"sqlite:///{blocker / 'handoff.db'}")
-    reset_client()
-    try:
-        dispatcher, events = await run(snapshot("kb", "deny"), domain)
-    finally:
-        reset_client()
+    dispatcher, events = await run(snapshot("kb", "deny"), domain)
     assert [m["response"] for m in dispatcher.messages] == ["utter_answer_did_not_help"]
     assert events[0]["value"] == "abstain"
 

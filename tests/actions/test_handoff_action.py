@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,25 +9,11 @@ from sqlalchemy import select
 
 import actions.handoff
 from actions.handoff import UNAVAILABLE, ActionHumanHandoff
-from handoff.client import reset_client
 from handoff.db import Database
 from handoff.models import Conversation, Handoff, OutboxItem
 from handoff.rate_limit import hourly_limiter
 from handoff.service import QUEUED_NOTICE
 from tests.conftest import load_json
-
-
-@pytest.fixture
-def handoff_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Database:
-    url = f"sqlite:///{tmp_path / 'handoff.db'}"
-    monkeypatch.setenv("HANDOFF_DB_URL", url)
-    monkeypatch.setenv("HANDOFF_URL", "http://127.0.0.1:9")  # nobody listens: nudge fails
-    monkeypatch.setattr(actions.handoff, "HANDOFF_LIMIT", hourly_limiter(6))  # fresh per test
-    reset_client()
-    db = Database(url)
-    yield db
-    db.dispose()
-    reset_client()
 
 
 async def run(snapshot: str, domain: dict[str, Any]) -> tuple[CollectingDispatcher, list]:
@@ -97,16 +82,9 @@ async def test_trigger_is_recorded(
 
 
 async def test_unreachable_database_does_not_pause(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, domain: dict[str, Any]
+    unreachable_handoff_db: None, domain: dict[str, Any]
 ) -> None:
-    blocker = tmp_path / "file"
-    blocker.write_text("not a directory")
-    monkeypatch.setenv("HANDOFF_DB_URL", f"sqlite:///{blocker}/handoff.db")
-    reset_client()
-    try:
-        dispatcher, events = await run("tracker_handoff_explicit.json", domain)
-    finally:
-        reset_client()
+    dispatcher, events = await run("tracker_handoff_explicit.json", domain)
     assert [m["text"] for m in dispatcher.messages] == [UNAVAILABLE]
     assert "parley_handoff" not in dispatcher.messages[0]  # a bot message, not a notice
     assert events == []

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +11,6 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 
 from actions.handoff import ActionHumanHandoff
-from handoff.client import reset_client
 from handoff.db import Database
 from handoff.identity import sign_customer_id
 from handoff.models import Handoff, OutboxItem
@@ -22,20 +19,6 @@ from handoff.support_hours import DAYS, SupportHours
 from tests.conftest import load_json
 
 SECRET = "shared-with-the-site"
-
-
-@pytest.fixture
-def handoff_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
-    url = f"sqlite:///{tmp_path / 'handoff.db'}"
-    monkeypatch.setenv("HANDOFF_DB_URL", url)
-    monkeypatch.setenv("HANDOFF_URL", "http://127.0.0.1:9")  # nobody listens: nudge fails
-    for key in ("SUPPORT_HOURS", "PARLEY_IDENTITY_SECRET", "OPENAI_API_KEY"):
-        monkeypatch.delenv(key, raising=False)
-    reset_client()
-    db = Database(url)
-    yield db
-    db.dispose()
-    reset_client()
 
 
 async def run(
