@@ -2,11 +2,11 @@
 
     .venv/bin/python bench/train_confidence.py [--no-write]
 
-Knowledge bases (five): the sample one (knowledge/articles, with the development splits calib,
-test and holdout of bench/knowledge_qa_set.yaml) and the four invented brands of bench/brands/.
-The blind splits (blind2, blind3, blind4) are never read here.
+Knowledge bases (nine): the sample one (knowledge/articles, with the development splits calib,
+test and holdout of bench/knowledge_qa_set.yaml) and the eight invented brands of bench/brands/.
+The blind splits (blind2 to blind5) are never read here.
 
-Routes, side by side; each is scored on every knowledge base with only the other four used for
+Routes, side by side; each is scored on every knowledge base with only the other eight used for
 any fitting or calibration ("leave one brand out"):
   - evidence score at the threshold shipped before (0.55, tuned on the sample's dev splits, so
     it leaks on the sample);
@@ -23,7 +23,7 @@ any fitting or calibration ("leave one brand out"):
 Thresholds answer at the best "answered correctly" with wrong answers <= 3% of the questions;
 the suggestion threshold is the lowest at which at most 30% of suggestions are wrong.
 
-Then the shipped model is fitted on all five and written with its calibrated thresholds to
+Then the shipped model is fitted on all nine and written with its calibrated thresholds to
 knowledge/confidence_model.json, reference scores for the serving test to
 tests/data/confidence_reference.json, and the figures to bench/results/knowledge_brands.*.
 Logistic regression (lbfgs) is deterministic; the same data gives the same figures, and weights
@@ -414,7 +414,7 @@ def chart(pooled: dict[str, list[tuple[Row, float]]]) -> str:
     ax.set_ylim(0, 1)
     ax.set_xlabel("wrong answers (share of all questions)")
     ax.set_ylabel("answerable questions answered correctly")
-    ax.set_title("Each brand scored by a model fitted on the other four (pooled)")
+    ax.set_title("Each brand scored by a model fitted on the others (pooled)")
     ax.legend(loc="lower right")
     ax.grid(alpha=0.3)
     buf = io.StringIO()
@@ -444,11 +444,11 @@ def main() -> int:
         "# Answer confidence across brands (leave one brand out)",
         "",
         "{HEADER}",
-        "Five knowledge bases, each with labelled questions: "
+        f"{len(counts)} knowledge bases, each with labelled questions: "
         + ", ".join(f"{n} ({a} answerable, {u} unanswerable)" for n, (a, u) in counts.items())
         + ". The sample's questions are its development splits; its blind splits are not used "
         "here. Each row scores one knowledge base with a route whose fitting and thresholds "
-        "used only the other four. A right answer cites the labelled article and contains "
+        "used only the others. A right answer cites the labelled article and contains "
         "every labelled fact. Targets (the answer issue): answered correctly >= 0.80, abstained "
         "correctly >= 0.90, wrong <= 0.03.",
         "",
@@ -472,7 +472,8 @@ def main() -> int:
     routes = list(dict.fromkeys(r["route"].split(" (probe")[0] for r in table))
     lines += [
         "",
-        "Mean over the four invented brands (the sample's own tuning leaks into its rows):",
+        f"Mean over the {len(counts) - 1} invented brands (the sample's own tuning leaks into "
+        "its rows):",
         "",
         "| route | AUROC | answered correctly | abstained correctly | wrong |",
         "|---|---|---|---|---|",
@@ -488,7 +489,8 @@ def main() -> int:
     weights = ", ".join(f"{f} {w:+.2f}" for f, w in zip(FEATURES, shipped["coef"], strict=True))
     lines += [
         "",
-        f"Shipped model (`knowledge/confidence_model.json`), fitted on all five: answer from "
+        f"Shipped model (`knowledge/confidence_model.json`), fitted on all {len(counts)}: "
+        f"answer from "
         f"{shipped['answer_at']}, suggest from {shipped['suggest_at']}; standardised weights: "
         f"{weights}.",
     ]

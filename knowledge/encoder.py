@@ -74,6 +74,40 @@ def _unit_mean(x: np.ndarray, m: np.ndarray) -> np.ndarray:
     return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
 
 
+def attention_bias(mask: np.ndarray) -> np.ndarray:
+    """Additive attention bias that hides padding (mask: batch x seq of 1/0)."""
+    return ((1.0 - mask[:, None, None, :]) * -1e9).astype(np.float32)
+
+
+def bert_layer(x: np.ndarray, bias: np.ndarray, w: dict[str, np.ndarray], p: str) -> np.ndarray:
+    """One BERT encoder layer; `w` holds pre-transposed (in x out) linear weights under `p`."""
+    batch, seq = x.shape[0], x.shape[1]
+    head = DIM // _HEADS
+
+    def lin(t: np.ndarray, name: str) -> np.ndarray:
+        # 2-D matmul: numpy's stacked (3-D) matmul does not use BLAS efficiently.
+        out = t.reshape(-1, t.shape[-1]) @ w[p + name + ".weight"] + w[p + name + ".bias"]
+        return out.reshape(t.shape[0], t.shape[1], -1)
+
+    q = lin(x, "attention.self.query").reshape(batch, seq, _HEADS, head).transpose(0, 2, 1, 3)
+    k = lin(x, "attention.self.key").reshape(batch, seq, _HEADS, head).transpose(0, 2, 3, 1)
+    v = lin(x, "attention.self.value").reshape(batch, seq, _HEADS, head).transpose(0, 2, 1, 3)
+    scores = (q @ k) / math.sqrt(head) + bias
+    scores -= scores.max(-1, keepdims=True)
+    probs = np.exp(scores)
+    probs /= probs.sum(-1, keepdims=True)
+    ctx = (probs @ v).transpose(0, 2, 1, 3).reshape(batch, seq, DIM)
+    x = _layer_norm(
+        lin(ctx, "attention.output.dense") + x,
+        w[p + "attention.output.LayerNorm.weight"],
+        w[p + "attention.output.LayerNorm.bias"],
+    )
+    h = _gelu(lin(x, "intermediate.dense"))
+    return _layer_norm(
+        lin(h, "output.dense") + x, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"]
+    )
+
+
 class MiniLMEncoder:
     """Encode texts into 384-dim unit vectors. Thread-safe for concurrent `encode` calls."""
 
@@ -93,9 +127,16 @@ class MiniLMEncoder:
         tok.no_padding()
         self._tok = tok
 
-    def _forward(self, ids: np.ndarray, mask: np.ndarray, layers: Sequence[int] = ()) -> np.ndarray:
+    def _forward(
+        self,
+        ids: np.ndarray,
+        mask: np.ndarray,
+        layers: Sequence[int] = (),
+        states_at: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """Unit sentence vectors; with `layers` (1-based), the unit mean-pooled states of
-        those layers instead, joined and scaled by 1/sqrt(len(layers))."""
+        those layers instead, joined and scaled by 1/sqrt(len(layers)). With `states_at`, also
+        the token states after that layer (the verifier reads them), else None."""
         w = self._w
         batch, seq = ids.shape
         x = (
@@ -104,56 +145,44 @@ class MiniLMEncoder:
             + w["embeddings.token_type_embeddings.weight"][0][None, None, :]
         )
         x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
-        head = DIM // _HEADS
-        bias = ((1.0 - mask[:, None, None, :]) * -1e9).astype(np.float32)
+        bias = attention_bias(mask)
         m = mask[:, :, None]
         pooled_layers: list[np.ndarray] = []
+        kept = None
         for i in range(self._layers):
-            p = f"encoder.layer.{i}."
-
-            def lin(t: np.ndarray, name: str, p: str = p) -> np.ndarray:
-                # 2-D matmul: numpy's stacked (3-D) matmul does not use BLAS efficiently.
-                out = t.reshape(-1, t.shape[-1]) @ w[p + name + ".weight"] + w[p + name + ".bias"]
-                return out.reshape(t.shape[0], t.shape[1], -1)
-
-            q = (
-                lin(x, "attention.self.query")
-                .reshape(batch, seq, _HEADS, head)
-                .transpose(0, 2, 1, 3)
-            )
-            k = lin(x, "attention.self.key").reshape(batch, seq, _HEADS, head).transpose(0, 2, 3, 1)
-            v = (
-                lin(x, "attention.self.value")
-                .reshape(batch, seq, _HEADS, head)
-                .transpose(0, 2, 1, 3)
-            )
-            scores = (q @ k) / math.sqrt(head) + bias
-            scores -= scores.max(-1, keepdims=True)
-            probs = np.exp(scores)
-            probs /= probs.sum(-1, keepdims=True)
-            ctx = (probs @ v).transpose(0, 2, 1, 3).reshape(batch, seq, DIM)
-            x = _layer_norm(
-                lin(ctx, "attention.output.dense") + x,
-                w[p + "attention.output.LayerNorm.weight"],
-                w[p + "attention.output.LayerNorm.bias"],
-            )
-            h = _gelu(lin(x, "intermediate.dense"))
-            x = _layer_norm(
-                lin(h, "output.dense") + x,
-                w[p + "output.LayerNorm.weight"],
-                w[p + "output.LayerNorm.bias"],
-            )
+            x = bert_layer(x, bias, w, f"encoder.layer.{i}.")
             if i + 1 in layers:
                 pooled_layers.append(_unit_mean(x, m) / math.sqrt(len(layers)))
+            if states_at == i + 1:
+                kept = x
         if layers:
-            return np.concatenate(pooled_layers, axis=1).astype(np.float32)
-        return _unit_mean(x, m).astype(np.float32)
+            return np.concatenate(pooled_layers, axis=1).astype(np.float32), kept
+        return _unit_mean(x, m).astype(np.float32), kept
+
+    def encode_with_states(
+        self, texts: Sequence[str], states_at: int, batch_size: int = 32
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Unit vectors as `encode`, and each text's token states after layer `states_at`
+        (tokens x 384, float16): one pass gives both."""
+        states: list[np.ndarray] = [np.zeros((0, DIM), np.float16)] * len(texts)
+        vecs = self._batched(texts, batch_size, (), states_at, states)
+        return vecs, states
 
     def encode(
         self, texts: Sequence[str], batch_size: int = 32, layers: Sequence[int] = ()
     ) -> np.ndarray:
         """Return an (n, 384) float32 array of unit vectors, in input order; with `layers`,
         (n, 384 * len(layers)) pooled states of those layers (see `_forward`)."""
+        return self._batched(texts, batch_size, layers, None, None)
+
+    def _batched(
+        self,
+        texts: Sequence[str],
+        batch_size: int,
+        layers: Sequence[int],
+        states_at: int | None,
+        states: list[np.ndarray] | None,
+    ) -> np.ndarray:
         width = DIM * max(len(layers), 1)
         if not texts:
             return np.zeros((0, width), dtype=np.float32)
@@ -170,7 +199,10 @@ class MiniLMEncoder:
                 n = len(encs[i].ids)
                 ids[row, :n] = encs[i].ids
                 mask[row, :n] = 1.0
-            out[idx] = self._forward(ids, mask, layers)
+            out[idx], kept = self._forward(ids, mask, layers, states_at)
+            if states is not None and kept is not None:
+                for row, i in enumerate(idx):
+                    states[i] = kept[row, : len(encs[i].ids)].astype(np.float16)
         return out
 
     def count_tokens(self, text: str) -> int:
