@@ -426,7 +426,7 @@ def test_yes_on_a_suggestion_is_stored_beside_the_ledger(
 
     from handoff.models import AnswerFeedback
 
-    question = "How long is the warranty on headphones?"  # the middle band: a suggestion
+    question = "How long is the warranty?"  # the middle band: a suggestion
     answerer_ready(widget_stack, question, "suggest")
     chat = new_chat().goto()
     chat.open().online()
