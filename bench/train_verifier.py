@@ -5,15 +5,16 @@ brands out (the "trained verifier" route of the answer issue; measured, not ship
 
 Needs torch, a development-only dependency (CPU build, from the local wheel folder):
     .tools/bin/uv pip install --python .venv/bin/python --find-links "$PIP_FIND_LINKS" torch==2.13.0
-Seeded; a progress bar for each step; about 30 minutes on 2 cores (--quick: a quarter of the
+Seeded; a progress bar for each step; about 30-50 minutes on 2 cores (--quick: a quarter of the
 data, for trying changes; its figures are not the committed ones). Writes
 bench/results/knowledge_verifier.{md,json}. Beside another CPU-heavy job, run it with
 OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1: oversubscribed BLAS threads spin, and a 2-core machine
 then runs the encoder about 9x slower.
 
 The verifier reads the question and a candidate sentence together and scores "this sentence
-answers the question". To fit the answer's latency budget (one BERT layer over six pairs is
-about 25 ms in NumPy here; six full layers would be 150 ms) it shares its lower layers with the
+answers the question". To fit the answer's latency budget (one BERT layer over six pairs of 65
+tokens takes 37 ms in NumPy here, so six full layers would take over 200 ms) it shares its lower
+layers with the
 sentence encoder: the encoder's token states after layer SPLIT_LAYER, computed anyway for the
 question and for each indexed sentence, are joined (the sentence's marked by a learnt segment
 vector), the remaining layer is fine-tuned on the pair, and a linear head reads the first
