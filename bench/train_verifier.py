@@ -15,10 +15,9 @@ The verifier reads the question and a candidate sentence together and scores "th
 answers the question". To fit the answer's latency budget (one BERT layer over six pairs of 65
 tokens takes 37 ms in NumPy here, so six full layers would take over 200 ms) it shares its lower
 layers with the sentence encoder: the encoder's token states after layer SPLIT_LAYER, computed
-anyway for the
-question and for each indexed sentence, are joined (the sentence's marked by a learnt segment
-vector), the remaining layer is fine-tuned on the pair, and a linear head reads the first
-token, both sides' mean states and their product ("precomputed term representations",
+anyway for the question and for each indexed sentence, are joined (the sentence's marked by a
+learnt segment vector), the remaining layer is fine-tuned on the pair, and a linear head reads
+the first token, both sides' mean states and their product ("precomputed term representations",
 MacAvaney et al., 2020). Started from the MiniLM weights the encoder ships with.
 
 Training data (sources and licences in bench/VERIFIER_DATA.md):
