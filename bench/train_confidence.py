@@ -255,17 +255,21 @@ def auroc(rows: list[Row], scores: list[float]) -> float:
     return float(roc_auc_score(labels, scores)) if 0 < sum(labels) < len(labels) else math.nan
 
 
-def matrix(rows: list[Row]) -> np.ndarray:
-    return np.array([[r.features[f] for f in FEATURES] for r in rows], dtype=np.float64)
+def matrix(rows: list[Row], names: tuple[str, ...] = FEATURES) -> np.ndarray:
+    """The signals `names` of each row (from its features, else its extra signals)."""
+    return np.array(
+        [[r.features[f] if f in r.features else r.extra[f] for f in names] for r in rows],
+        dtype=np.float64,
+    )
 
 
-def fit(rows: list[Row]) -> Any:
+def fit(rows: list[Row], names: tuple[str, ...] = FEATURES) -> Any:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
-    model.fit(matrix(rows), np.array([int(r.good) for r in rows]))
+    model.fit(matrix(rows, names), np.array([int(r.good) for r in rows]))
     return model
 
 

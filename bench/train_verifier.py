@@ -65,8 +65,13 @@ from bench.knowledge_common import write_results  # noqa: E402
 from bench.train_confidence import (  # noqa: E402
     MAX_WRONG,
     SAMPLE,
-    C,
+    Row,
+    at,
+    auroc,
+    best_threshold,
+    fit,
     knowledge_bases,
+    matrix,
     raw_service,
 )
 from knowledge.answer import extractive_answer  # noqa: E402
@@ -107,9 +112,19 @@ class States:
             chunk = todo[start : start + 64]
             _, states = self.encoder.encode_with_states(chunk, SPLIT_LAYER)
             for t, s in zip(chunk, states, strict=True):
-                self.index[t] = len(self.arrays)
-                self.arrays.append(s)
+                self.put(t, s)
         return [self.index[t] for t in texts]
+
+    def encode(self, text: str) -> tuple[np.ndarray, int]:
+        """The text's unit vector and its states' id: one encoder pass for both."""
+        vecs, states = self.encoder.encode_with_states([text], SPLIT_LAYER)
+        return vecs[0], self.put(text, states[0])
+
+    def put(self, text: str, state: np.ndarray) -> int:
+        if text not in self.index:
+            self.index[text] = len(self.arrays)
+            self.arrays.append(state)
+        return self.index[text]
 
 
 @dataclass
@@ -160,8 +175,8 @@ def collect_support(states: States, quick: bool) -> dict[str, list[Question]]:
             svc = raw_service(folder, Path(tmp), name)
             for item in items:
                 q = clean_question(item["q"])
-                vecs, qstates = states.encoder.encode_with_states([q], SPLIT_LAYER)
-                hits, evidence = svc.assess(q, list(vecs[0]))
+                vector, qid = states.encode(q)
+                hits, evidence = svc.assess(q, list(vector))
                 bar.update()
                 if not hits or not evidence:
                     continue
@@ -173,11 +188,6 @@ def collect_support(states: States, quick: bool) -> dict[str, list[Question]]:
                         cands.append((float(e.sims[si]), pi, f"{head}\n{sent}"))
                 cands.sort(key=lambda c: -c[0])
                 cands = cands[:CANDIDATES]
-                qid = states.ids([q])[0] if q in states.index else None
-                if qid is None:
-                    states.index[q] = len(states.arrays)
-                    states.arrays.append(qstates[0])
-                    qid = states.index[q]
                 sids = states.ids([c[2] for c in cands])
                 gold = item["answerable"] and top.path == item["article"]
                 pairs = [
@@ -409,41 +419,6 @@ def predict(model: Any, pairs: list[Pair], states: States) -> np.ndarray:
 
 
 # -- routes --------------------------------------------------------------------------------------
-def at(rows: list[Question], scores: list[float], rights: list[bool], t: float) -> dict[str, float]:
-    ans = [i for i, r in enumerate(rows) if r.answerable]
-    una = [i for i, r in enumerate(rows) if not r.answerable]
-    correct = sum(1 for i in ans if scores[i] >= t and rights[i])
-    wrong = sum(1 for i in range(len(rows)) if scores[i] >= t and not rights[i])
-    return {
-        "answered_correctly": correct / max(len(ans), 1),
-        "abstained_correctly": sum(1 for i in una if scores[i] < t) / max(len(una), 1),
-        "wrong": wrong / max(len(rows), 1),
-    }
-
-
-def best_threshold(rows: list[Question], scores: list[float], rights: list[bool]) -> float:
-    best, chosen = -1.0, 1.0 + max(scores, default=0.0)
-    for t in sorted(set(scores)):
-        m = at(rows, scores, rights, t)
-        if m["wrong"] <= MAX_WRONG and m["answered_correctly"] > best:
-            best, chosen = m["answered_correctly"], t
-    return chosen
-
-
-def _matrix(rows: list[Question], names: tuple[str, ...]) -> np.ndarray:
-    return np.array([[{**r.features, **r.extra}[f] for f in names] for r in rows], np.float64)
-
-
-def _fit(rows: list[Question], names: tuple[str, ...], rights: list[bool]) -> Any:
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
-    model.fit(_matrix(rows, names), np.array([int(x) for x in rights]))
-    return model
-
-
 def _quoted_right(r: Question, how: str) -> bool:
     if how == "before":
         return r.right
@@ -464,29 +439,32 @@ def leave_one_out(data: dict[str, list[Question]]) -> list[dict[str, Any]]:
         tr = [r for n, rs in data.items() if n != held for r in rs]
         te = data[held]
         for route, (names, how) in ROUTES.items():
-            r_tr = [_quoted_right(r, how) and r.answerable for r in tr]
-            r_te = [_quoted_right(r, how) and r.answerable for r in te]
+            # As rows of bench/train_confidence.py, right when the route's quote is right.
+            rows_tr, rows_te = ([as_row(r, how) for r in rs] for rs in (tr, te))
             if names is None:
                 s_tr = [r.extra["verifier_best"] for r in tr]
                 s_te = [r.extra["verifier_best"] for r in te]
             else:
-                model = _fit(tr, names, r_tr)
-                s_tr = list(model.predict_proba(_matrix(tr, names))[:, 1])
-                s_te = list(model.predict_proba(_matrix(te, names))[:, 1])
-            t = best_threshold(tr, s_tr, r_tr)
-            labels = [int(x) for x in r_te]
-            auc = float(auroc_labels(labels, s_te)) if 0 < sum(labels) < len(labels) else math.nan
+                model = fit(rows_tr, names)
+                s_tr = list(model.predict_proba(matrix(rows_tr, names))[:, 1])
+                s_te = list(model.predict_proba(matrix(rows_te, names))[:, 1])
+            t = best_threshold(rows_tr, s_tr)
             table.append(
                 {
                     "held_out": held,
                     "route": route,
                     "threshold": t,
-                    "auroc": auc,
-                    "right_if_answering_all": sum(r_te) / max(sum(r.answerable for r in te), 1),
-                    **at(te, s_te, r_te, t),
+                    "auroc": auroc(rows_te, s_te),
+                    "right_if_answering_all": sum(r.good for r in rows_te)
+                    / max(sum(r.answerable for r in te), 1),
+                    **at(rows_te, s_te, t),
                 }
             )
     return table
+
+
+def as_row(r: Question, how: str) -> Row:
+    return Row(r.text, r.answerable, _quoted_right(r, how), "", r.features, extra=r.extra)
 
 
 def auroc_labels(labels: list[int], scores: list[float]) -> float:

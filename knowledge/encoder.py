@@ -136,7 +136,7 @@ class MiniLMEncoder:
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Unit sentence vectors; with `layers` (1-based), the unit mean-pooled states of
         those layers instead, joined and scaled by 1/sqrt(len(layers)). With `states_at`, also
-        the token states after that layer (the verifier reads them), else None."""
+        the token states after that layer (bench/train_verifier.py reads them), else None."""
         w = self._w
         batch, seq = ids.shape
         x = (
