@@ -308,6 +308,7 @@ def test_input_limit_is_visible_and_enforced(new_chat: Any) -> None:
         ("es", "Hablar con una persona", "asistente de IA"),
         ("fr", "Parler à une personne", "assistant IA"),
         ("zh", "转人工客服", "AI 助手"),
+        ("ja", "担当者と話す", "AIアシスタント"),
     ],
 )
 def test_languages(new_chat: Any, lang: str, person: str, disclosure_word: str) -> None:

@@ -207,7 +207,48 @@ const zh = {
   messagesLabel: "对话记录",
 };
 
-export const LANGUAGES = { en, de, es, fr, zh };
+const ja = {
+  launcherOpen: "チャットを開く",
+  launcherClose: "チャットを閉じる",
+  defaultTitle: "サポート",
+  disclosure: "AIアシスタントとチャットしています。担当者との会話はいつでもご希望いただけます。",
+  botLabel: "AIアシスタント",
+  botBadge: "AI",
+  humanBadge: "担当者",
+  you: "あなた",
+  system: "お知らせ",
+  agentFallback: "サポート担当者",
+  inputLabel: "メッセージ",
+  placeholder: "メッセージを入力…",
+  send: "送信",
+  talkToPerson: "担当者と話す",
+  newConversation: "新しい会話",
+  endChat: "チャットを終了",
+  close: "閉じる",
+  typing: "入力中…",
+  sources: "出典",
+  connecting: "接続中…",
+  online: "オンライン",
+  offline: "オフラインです。接続が回復するとメッセージが送信されます。",
+  reconnecting: "接続が切れました。再接続しています…",
+  pending: "送信待ち",
+  tooLong: "メッセージが長すぎます（{count} / {max} 文字）。",
+  queued: "サポートチームの担当者をお待ちください…",
+  withAgent: "{name}（担当者）がチャットに参加しています",
+  aiBack: "AIアシスタントとの会話に戻りました。",
+  csatQuestion: "今回の対応はいかがでしたか？",
+  csatScore: "5段階中 {score}",
+  csatLow: "とても不満",
+  csatHigh: "とても満足",
+  csatComment: "ご意見があればお聞かせください（任意）",
+  csatSubmit: "評価を送信",
+  csatSkip: "スキップ",
+  csatThanks: "ご意見ありがとうございました！",
+  csatError: "評価を送信できませんでした。もう一度お試しください。",
+  messagesLabel: "会話履歴",
+};
+
+export const LANGUAGES = { en, de, es, fr, zh, ja };
 
 /** The best shipped language for a BCP 47 tag such as "de-AT" or "zh-Hans-CN". */
 export function pickLanguage(wanted) {

@@ -13,7 +13,7 @@ const DEFAULTS = {
   socketPath: "/socket.io",
   title: "",
   brandColor: "#1f5fbf",
-  language: "", // "en", "de", "es", "fr", "zh"; default: the browser's language
+  language: "", // "en", "de", "es", "fr", "zh", "ja"; default: the browser's language
   locale: "",
   customer: null, // { name, email }
   metadata: null, // any small JSON object; reaches the bot and the agent's handoff packet
