@@ -9,6 +9,9 @@ from pathlib import Path
 
 import yaml
 
+from knowledge.language import SUPPORTED
+from knowledge.language import normalise as normalise_language
+
 ARTICLE_SUFFIXES = {".md", ".markdown", ".txt"}
 MAX_ARTICLE_BYTES = 2_000_000
 # Drafts written by `python -m knowledge gaps`: a new article carries `draft: true` (never
@@ -25,6 +28,9 @@ class Article:
     body: str
     tags: tuple[str, ...] = ()
     language: str = "en"
+    # The article this one translates ("returns.md"): answers then cite the version in the
+    # customer's language, and the two never compete as different answers.
+    translation_of: str = ""
     updated: str = ""
     content_hash: str = ""
     body_line: int = 1  # line number (1-based) where the body starts in the file
@@ -156,6 +162,26 @@ def parse_article(rel_path: str, data: bytes) -> tuple[Article | None, list[Arti
     language = meta.get("language") or "en"
     if not isinstance(language, str):
         return err(field_line("language"), "'language' must be a code like en or de")
+    language = language.strip()
+    if normalise_language(language) is None:
+        problems.append(
+            ArticleError(
+                rel_path,
+                field_line("language"),
+                f"language {language!r} is not one of {', '.join(SUPPORTED)}: customers are "
+                "answered from it, but words are matched with English rules",
+            )
+        )
+    else:
+        language = normalise_language(language) or language
+    translation_of = meta.get("translation_of") or ""
+    if not isinstance(translation_of, str):
+        return err(
+            field_line("translation_of"), "'translation_of' must be a file name like returns.md"
+        )
+    translation_of = translation_of.strip().lstrip("./")
+    if translation_of == rel_path:
+        return err(field_line("translation_of"), "an article cannot be a translation of itself")
     updated = meta.get("updated") or ""
     if isinstance(updated, dt.date | dt.datetime):
         updated = updated.isoformat()
@@ -186,7 +212,8 @@ def parse_article(rel_path: str, data: bytes) -> tuple[Article | None, list[Arti
             url=url.strip(),
             body=body,
             tags=tuple(str(t) for t in tags),
-            language=language.strip(),
+            language=language,
+            translation_of=translation_of,
             updated=str(updated),
             content_hash=file_hash(data),
             body_line=body_start + 1,

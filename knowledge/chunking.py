@@ -7,11 +7,28 @@ import re
 from dataclasses import dataclass
 
 from knowledge.articles import Article
-from knowledge.text import normalise_block, strip_html
+from knowledge.text import normalise_block, strip_html, word_count
 
 MAX_WORDS = 110  # ~150 word pieces: well inside the encoder's 256-token window
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(€$£])")
+# A sentence ends at . ! ? (or …) plus spaces before a capital, a digit, a quote or a
+# currency sign ("No. 5" and "e.g. the" stay whole), or at Chinese/Japanese 。！？, which take
+# no space.
+_END = re.compile(r"[.!?…][\"'”»)]*\s+|[。！？]+[」』）”]*\s*")
+_STARTS = set("0123456789\"'(€$£¿¡«“「『")
+
+
+def _sentences(text: str) -> list[str]:
+    out, start = [], 0
+    for m in _END.finditer(text):
+        nxt = text[m.end() : m.end() + 1]
+        if not nxt:
+            break
+        if m.group()[0] in "。！？" or nxt.isupper() or nxt in _STARTS:
+            out.append(text[start : m.end()].strip())
+            start = m.end()
+    out.append(text[start:].strip())
+    return [s for s in out if s]
 
 
 @dataclass(frozen=True)
@@ -25,6 +42,8 @@ class Chunk:
     ordinal: int
     content_hash: str  # of the whole article file (its version)
     kind: str = "chunk"  # "chunk" (a passage) or "title" (the article's title and tags)
+    language: str = "en"  # the article's
+    group: str = ""  # the article it translates (translation_of), else its own path
 
     @property
     def embed_text(self) -> str:
@@ -43,11 +62,18 @@ class Chunk:
             "ordinal": self.ordinal,
             "version": self.content_hash,
             "kind": self.kind,
+            "language": self.language,
+            "group": self.group or self.path,
         }
 
 
-def chunk_id(path: str, kind: str, heading: str, text: str) -> str:
-    raw = "\x00".join([path, kind, heading, text]).encode("utf-8")
+def chunk_id(
+    path: str, kind: str, heading: str, text: str, language: str = "en", group: str = ""
+) -> str:
+    parts = [path, kind, heading, text]
+    if language != "en" or group:  # English articles keep the ids they always had
+        parts += [language, group]
+    raw = "\x00".join(parts).encode("utf-8")
     return hashlib.sha256(raw).hexdigest()[:32]
 
 
@@ -69,12 +95,12 @@ def _split_words(text: str, limit: int) -> list[str]:
         para = para.strip()
         if not para:
             continue
-        if len(para.split()) <= limit:
+        if word_count(para) <= limit:
             units.append(para)
         else:
-            units.extend(s.strip() for s in _SENTENCE.split(para) if s.strip())
+            units.extend(_sentences(para))
     for unit in units:
-        n = len(unit.split())
+        n = word_count(unit)
         if current and count + n > limit:
             pieces.append("\n\n".join(current))
             current, count = [], 0
@@ -115,11 +141,12 @@ def chunk_article(article: Article, max_words: int = MAX_WORDS) -> list[Chunk]:
             buf.append(line)
     sections.append((heading, buf))
 
+    lang, group = article.language, article.translation_of
     tags = f" ({', '.join(article.tags)})" if article.tags else ""
     title_text = f"{article.title}{tags}"
     chunks = [
         Chunk(
-            id=chunk_id(article.path, "title", "", title_text),
+            id=chunk_id(article.path, "title", "", title_text, lang, group),
             path=article.path,
             title=article.title,
             url=article.url,
@@ -128,6 +155,8 @@ def chunk_article(article: Article, max_words: int = MAX_WORDS) -> list[Chunk]:
             ordinal=0,
             content_hash=article.content_hash,
             kind="title",
+            language=lang,
+            group=group,
         )
     ]
     ordinal = 1
@@ -137,7 +166,7 @@ def chunk_article(article: Article, max_words: int = MAX_WORDS) -> list[Chunk]:
         if not text:
             continue
         for piece in _split_words(text, max_words):
-            cid = chunk_id(article.path, "chunk", head, piece)
+            cid = chunk_id(article.path, "chunk", head, piece, lang, group)
             if cid in seen:  # identical repeated passage under the same heading
                 continue
             seen.add(cid)
@@ -151,6 +180,8 @@ def chunk_article(article: Article, max_words: int = MAX_WORDS) -> list[Chunk]:
                     text=piece,
                     ordinal=ordinal,
                     content_hash=article.content_hash,
+                    language=lang,
+                    group=group,
                 )
             )
             ordinal += 1
@@ -162,5 +193,5 @@ def split_sentences(text: str) -> list[str]:
     for block in re.split(r"\n+", text):
         block = block.strip()
         if block:
-            out.extend(s.strip() for s in _SENTENCE.split(block) if s.strip())
+            out.extend(_sentences(block))
     return out
