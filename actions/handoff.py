@@ -14,31 +14,23 @@ from rasa_sdk.events import ConversationPaused, EventType
 from rasa_sdk.executor import CollectingDispatcher
 
 from handoff.llm_summary import llm_summary
-from handoff.notices import (
-    HANDOFF_META,
-    QUEUED,
-    QUEUED_NOTICE,
-    notice_marker,
-    outside_hours_notice,
-)
+from handoff.notices import HANDOFF_META, QUEUED, notice_marker
 from handoff.packet import collect_packet
 from handoff.rate_limit import hourly_limiter
 from handoff.settings import Settings, SettingsError
 from handoff.triggers import ABSTENTIONS, FRUSTRATION, LOOP, SENSITIVE, explain, load_config
+from knowledge.phrases import phrase
 
 log = logging.getLogger(__name__)
 
+# What the bot says before the queued notice, by trigger (keys in knowledge/phrases.yml).
 OPENERS = {
-    ABSTENTIONS: "I'm sorry I couldn't help with that. ",
-    FRUSTRATION: "I'm sorry this has been frustrating. ",
-    LOOP: "It looks like I'm not getting this right. ",
-    SENSITIVE: "This is something a person from our team should handle. ",
+    ABSTENTIONS: "opener_abstentions",
+    FRUSTRATION: "opener_frustration",
+    LOOP: "opener_loop",
+    SENSITIVE: "opener_sensitive",
 }
-TOO_MANY_HANDOFFS = (
-    "You've asked for a person several times in a short while. Our team has your earlier "
-    "conversations; please try again in about {minutes} minutes. Until then I'm here for "
-    "anything I can answer."
-)
+TOO_MANY_HANDOFFS = phrase("too_many_handoffs")
 
 
 def _handoffs_per_hour() -> int:
@@ -54,10 +46,7 @@ def _handoffs_per_hour() -> int:
 # flood the agents' queue. (Messages per client address are limited at the channels.)
 HANDOFF_LIMIT = hourly_limiter(_handoffs_per_hour())
 
-UNAVAILABLE = (
-    "I'm sorry, I couldn't reach our support team just now. Please try again in a few "
-    "minutes; I'm still here for anything I can answer."
-)
+UNAVAILABLE = phrase("unavailable")
 
 
 class ActionHumanHandoff(Action):
@@ -67,11 +56,12 @@ class ActionHumanHandoff(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
+        lang = tracker.get_slot("language")
         wait = HANDOFF_LIMIT.hit(tracker.sender_id)
         if wait:
             log.warning("handoff rate limit reached for %s", tracker.sender_id)
             minutes = max(1, math.ceil(wait / 60))
-            dispatcher.utter_message(text=TOO_MANY_HANDOFFS.format(minutes=minutes))
+            dispatcher.utter_message(text=phrase("too_many_handoffs", lang, minutes=minutes))
             return []
         events = list(tracker.events)
         trigger = explain(events, load_config())
@@ -103,17 +93,18 @@ class ActionHumanHandoff(Action):
             await asyncio.to_thread(get_client().open_handoff, tracker.sender_id, packet, events)
         except Exception:  # noqa: BLE001 - the customer must never see an exception
             log.exception("could not open a handoff for %s", tracker.sender_id)
-            dispatcher.utter_message(text=UNAVAILABLE)
+            dispatcher.utter_message(text=phrase("unavailable", lang))
             return []
         # Extra keyword arguments become the bot event's metadata: the widget shows the
         # message as a system notice.
         notice = (
-            outside_hours_notice(packet["outside_hours"])
+            phrase("outside_hours", lang, back=packet["outside_hours"])
             if packet.get("outside_hours")
-            else QUEUED_NOTICE
+            else phrase("queued", lang)
         )
+        opener = phrase(OPENERS[trigger.kind], lang) if trigger.kind in OPENERS else ""
         dispatcher.utter_message(
-            text=OPENERS.get(trigger.kind, "") + notice,
+            text=opener + notice,
             **{HANDOFF_META: notice_marker(QUEUED)},
         )
         return [ConversationPaused()]

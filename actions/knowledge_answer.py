@@ -21,7 +21,9 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from handoff.notices import QUESTION_META
-from knowledge.answer import ABSTAIN_TEXT, Answer
+from knowledge import language
+from knowledge.answer import Answer, abstain
+from knowledge.phrases import phrase
 from knowledge.text import clean_question
 
 log = logging.getLogger(__name__)
@@ -86,7 +88,7 @@ def _find_blas_thread_setter() -> Callable[[int], int] | None:
 _blas_threads = _find_blas_thread_setter()
 
 
-def answer_question(service: Any, question: str) -> Answer:
+def answer_question(service: Any, question: str, lang: str | None = None) -> Answer:
     """service.answer on one BLAS thread.
 
     A question is a few dozen tokens: splitting its small matrix products across cores costs
@@ -96,7 +98,7 @@ def answer_question(service: Any, question: str) -> Answer:
     """
     if _blas_threads is not None:
         _blas_threads(1)
-    return service.answer(question)
+    return service.answer(question, lang)
 
 
 def slot_sources(answer: Answer) -> list[dict[str, Any]]:
@@ -119,15 +121,16 @@ def slot_sources(answer: Answer) -> list[dict[str, Any]]:
 # Quick replies under an answer or a suggestion: the customer's verdict, recorded by
 # action_answer_feedback (bot/data/rules.yml). Typed "yes" / "no" work the same.
 FEEDBACK_BUTTONS = {
-    "kb": [
-        {"title": "That helped", "payload": "/affirm"},
-        {"title": "It didn't help", "payload": "/deny"},
-    ],
-    "suggest": [
-        {"title": "Yes", "payload": "/affirm"},
-        {"title": "No, talk to a person", "payload": "/deny"},
-    ],
+    "kb": [("button_helped", "/affirm"), ("button_not_helped", "/deny")],
+    "suggest": [("button_yes", "/affirm"), ("button_no_person", "/deny")],
 }
+
+
+def feedback_buttons(answer_type: str, lang: str) -> list[dict[str, str]]:
+    return [
+        {"title": phrase(key, lang), "payload": payload}
+        for key, payload in FEEDBACK_BUTTONS.get(answer_type, [])
+    ]
 
 
 def answer_payload(answer: Answer) -> dict[str, Any]:
@@ -147,16 +150,17 @@ class ActionAnswerFromKnowledge(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         question = (tracker.latest_message or {}).get("text") or ""
+        lang = tracker.get_slot("language")
         try:
             service = get_service()
             # Retrieval and the optional LLM call block: keep them off the event loop.
-            answer = await asyncio.to_thread(answer_question, service, question)
+            answer = await asyncio.to_thread(answer_question, service, question, lang)
         except Exception:
             log.exception("knowledge: answering failed; offering a person instead")
-            answer = Answer("abstain", ABSTAIN_TEXT, [], [], "none")
+            answer = abstain([], language.normalise(lang) or language.DEFAULT)
         dispatcher.utter_message(
             text=answer.text,
-            buttons=FEEDBACK_BUTTONS.get(answer.answer_type, []),
+            buttons=feedback_buttons(answer.answer_type, answer.language),
             json_message=answer_payload(answer),
             **{QUESTION_META: clean_question(question)},
         )

@@ -8,11 +8,23 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, ConversationPaused, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from knowledge import language
+from knowledge.phrases import phrase
+
 METADATA_SLOT = "session_started_metadata"
-DISCLOSURE = (
-    "Hi, I'm an AI assistant, not a person. I can answer questions about orders, shipping, "
-    "returns and more. You can ask for a person at any time."
-)
+LANGUAGE_SLOT = "language"
+DISCLOSURE = phrase("disclosure")
+
+
+def session_language(tracker: Tracker) -> str | None:
+    """The widget's language from the session's metadata, else the conversation's so far."""
+    meta = tracker.get_slot(METADATA_SLOT) or {}
+    if isinstance(meta, dict):
+        for key in ("language", "locale", "lang"):
+            found = language.normalise(meta.get(key))
+            if found:
+                return found
+    return language.normalise(tracker.get_slot(LANGUAGE_SLOT))
 
 
 class ActionSessionStart(Action):
@@ -24,12 +36,15 @@ class ActionSessionStart(Action):
     ) -> list[EventType]:
         events: list[EventType] = [SessionStarted()]
         events.extend(_carried_over_slots(tracker, domain))
+        lang = session_language(tracker)
+        if lang:
+            events.append(SlotSet(LANGUAGE_SLOT, lang))
         if tracker.is_paused():
             # A person owns this chat: a new session must not hand it back to the bot,
             # and the bot must stay silent.
             events.append(ConversationPaused())
         else:
-            dispatcher.utter_message(text=DISCLOSURE)
+            dispatcher.utter_message(text=phrase("disclosure", lang))
         events.append(ActionExecuted("action_listen"))
         return events
 

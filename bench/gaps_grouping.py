@@ -159,8 +159,8 @@ def main() -> int:
         data[name] = (questions, gold)
     print({k: (len(ts), len(data[k][0])) for k, ts in splits.items()})
 
-    encoder = shared_encoder()
-    dense = {k: encoder.encode(q) for k, (q, _) in data.items()}
+    encoder = shared_encoder("minilm")
+    dense = {k: encoder.passages(q) for k, (q, _) in data.items()}
     tfidf = {k: tfidf_vectors(q) for k, (q, _) in data.items()}
     chosen, grid = tune_threshold(dense["tune"], data["tune"][1])
     chosen_tfidf, _ = tune_threshold(tfidf["tune"], data["tune"][1])

@@ -3,8 +3,10 @@
     .venv/bin/python bench/knowledge_latency.py [--n 200]
 
 Starts the real stack (Rasa server + action server) on free ports, asks questions from the
-labelled set over REST (each in a fresh conversation after a greeting), and reports the
-round-trip percentiles of the question's request. Target: p95 <= 150 ms on 2 cores.
+labelled sets over REST (each in a fresh conversation after a greeting), and reports the
+round-trip percentiles of the question's request: English questions (read with MiniLM) and
+German, Spanish, French, Chinese and Japanese ones (read with e5; bench/knowledge_qa_multilingual
+.yaml), alternately. Target: p95 <= 150 ms on 2 cores.
 
 Where the time goes: for each question it also times Rasa's NLU alone (POST /model/parse) and
 the action server alone (POST /webhook with the action's request), and, in this process, the
@@ -70,6 +72,7 @@ def action_request(sender: str, question: str) -> dict[str, Any]:
 def answerer_steps(questions: list[str], rounds: int = 2) -> dict[str, list[float]]:
     """The answerer's own steps, timed in this process on one BLAS thread, as the action does."""
     from actions.knowledge_answer import answer_question
+    from knowledge.language import detect
     from knowledge.service import KnowledgeService
     from knowledge.settings import KnowledgeSettings
 
@@ -85,11 +88,12 @@ def answerer_steps(questions: list[str], rounds: int = 2) -> dict[str, list[floa
         for q in questions[:5]:
             answer_question(svc, q)
         for q in questions * rounds:
+            lang = detect(q)
             t = time.perf_counter()
-            vector = svc.embeddings.embed_query(q)
+            vector = svc.embeddings.embed_query_with(q, svc.reading(lang))  # type: ignore[attr-defined]
             steps["query embedding"].append((time.perf_counter() - t) * 1000)
             t = time.perf_counter()
-            svc.retriever.search(q, vector=vector)
+            svc.retriever.search(q, vector=vector, language=lang)
             steps["retrieval"].append((time.perf_counter() - t) * 1000)
             t = time.perf_counter()
             answer_question(svc, q)
@@ -108,7 +112,13 @@ def main() -> int:
     from tests.integration.stack import start_stack
 
     qa = yaml.safe_load((ROOT / "bench" / "knowledge_qa_set.yaml").read_text())
-    questions = [x["q"] for x in qa["answerable"]]
+    multi = yaml.safe_load((ROOT / "bench" / "knowledge_qa_multilingual.yaml").read_text())
+    english = [x["q"] for x in qa["answerable"]]
+    others = [x["q"] for x in multi["answerable"] if x["lang"] != "en"]
+    # English and another language in turn.
+    questions = [q for pair in zip(english, others, strict=False) for q in pair]
+    group = {q: "English" for q in english} | {q: "other five languages" for q in others}
+    by_group: dict[str, list[float]] = {"English": [], "other five languages": []}
     timings: list[float] = []
     parts: dict[str, list[float]] = {"Rasa NLU alone (/model/parse)": [], "action server alone": []}
     kinds: dict[str, int] = {}
@@ -124,6 +134,7 @@ def main() -> int:
             t = time.perf_counter()
             replies = stack.send(sender, question)
             timings.append((time.perf_counter() - t) * 1000)
+            by_group[group[question]].append(timings[-1])
             for r in replies:
                 if "custom" in r:
                     kinds[r["custom"]["answer_type"]] = kinds.get(r["custom"]["answer_type"], 0) + 1
@@ -141,8 +152,9 @@ def main() -> int:
                 "# Knowledge answer latency through the Rasa REST channel",
                 "",
                 "{HEADER}",
-                f"{len(timings)} questions from `bench/knowledge_qa_set.yaml` (answerable), "
-                "each in a "
+                f"{len(timings)} answerable questions, English (`bench/knowledge_qa_set.yaml`) "
+                "and German, Spanish, French, Chinese or Japanese "
+                "(`bench/knowledge_qa_multilingual.yaml`) in turn, each in a "
                 "new conversation after a greeting; time of the question's POST "
                 "/webhooks/rest/webhook round trip (NLU, policies, action server call, retrieval, "
                 "answer). Offline extractive answerer, no LLM. Target: p95 <= 150 ms.",
@@ -151,6 +163,14 @@ def main() -> int:
                 "|---|---|---|---|---|---|",
                 f"| {p50:.0f} | {p95:.0f} | {p99:.0f} | {max(timings):.0f} | "
                 f"{statistics.mean(timings):.0f} | {kinds} |",
+                "",
+                "| questions | n | p50 (ms) | p95 (ms) |",
+                "|---|---|---|---|",
+                *[
+                    f"| {k} | {len(v)} | {pct(v, 50):.0f} | {pct(v, 95):.0f} |"
+                    for k, v in by_group.items()
+                    if v
+                ],
                 "",
                 "Where the time goes (same questions; the parts are timed one by one, so they do "
                 "not add up exactly: the rest of a round trip is Rasa's policies, tracker and "

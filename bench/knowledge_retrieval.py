@@ -70,15 +70,30 @@ def load(path: Path) -> tuple[list[Article], list[tuple[str, int]]]:
     return articles, queries
 
 
-def encode_cached(texts: list[str], name: str) -> np.ndarray:
+def encode_cached(texts: list[str], name: str, kind: str) -> np.ndarray:
+    """Vectors of `texts` from local encoder `kind` ("queries" get the query side)."""
     key = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16]
-    f = CACHE / f"stackfaq-{name}-{key}.npy"
+    f = CACHE / f"stackfaq-{kind}-{name}-{key}.npy"
     if f.exists():
         return np.load(f)
-    vecs = shared_encoder().encode(texts, batch_size=16)
+    enc = shared_encoder(kind)
+    vecs = enc.queries(texts) if name == "queries" else enc.passages(texts, batch_size=16)
     CACHE.mkdir(parents=True, exist_ok=True)
     np.save(f, vecs)
     return vecs
+
+
+class CachedEmbeddings:
+    """Vectors computed once per encoder, served to the shipped indexer and retriever."""
+
+    def __init__(self, docs: dict[str, np.ndarray], queries: dict[str, np.ndarray]) -> None:
+        self.docs, self.queries = docs, queries
+
+    def embed_documents(self, texts):
+        return [self.docs[t].tolist() for t in texts]
+
+    def embed_query(self, text):
+        return self.queries[text].tolist()
 
 
 def metrics(scores: np.ndarray, gold: np.ndarray, idx: np.ndarray) -> dict[str, float]:
@@ -105,6 +120,12 @@ def main() -> int:
     )
     ap.add_argument("--data", default=os.environ.get("STACKFAQ_PATH", str(DEFAULT_DATA)))
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument(
+        "--encoders",
+        default="e5,minilm",
+        help="local encoders to compare, comma-separated (default: e5,minilm; the first is "
+        "the shipped one)",
+    )
     args = ap.parse_args()
     data = Path(args.data)
     if not data.exists():
@@ -121,11 +142,6 @@ def main() -> int:
     titles = [c[0] for c in chunks]
     passages = [p for c in chunks for p in c[1:]]
     owner = np.array([int(p.path[7:10]) for p in passages])
-    Q = encode_cached([q for q, _ in queries], "queries")
-    T = encode_cached([t.embed_text for t in titles], "titles")
-    P = encode_cached([p.embed_text for p in passages], "passages")
-    W = encode_cached([f"{a.title}\n{a.body}" for a in articles], "whole")
-
     import bm25s
 
     corpus = bm25s.tokenize(
@@ -142,74 +158,88 @@ def main() -> int:
     for i in range(len(queries)):
         S_bm25[i, docs[i]] = sc[i]
 
-    S_title = Q @ T.T
-    S_whole = Q @ W.T
-    sims = Q @ P.T
-    S_pass = np.full((len(queries), n), -1.0)
-    for j in range(n):
-        m = owner == j
-        if m.any():
-            S_pass[:, j] = sims[:, m].max(1)
-    S_pass = np.where(S_pass < -0.5, S_title, S_pass)
-    rrf = 1 / (60 + rank_matrix(S_bm25)) + 1 / (60 + rank_matrix(S_whole))
-
-    grid = [round(float(x), 2) for x in np.arange(0.0, 1.01, 0.1)]
-    tuned = {w: metrics(w * S_title + (1 - w) * S_pass, gold, tune)["MRR@10"] for w in grid}
-    best_w = max(grid, key=lambda w: (round(tuned[w], 4), -abs(w - 0.5)))
-    variants = {
-        "BM25 (bm25s, title + answers)": S_bm25,
-        "dense whole article (title + answers, 256 tokens)": S_whole,
-        "dense title only": S_title,
-        "dense best passage (heading-aware chunks)": S_pass,
-        "RRF(BM25, dense whole article), k=60": rrf,
-        "max(title, best passage)": np.maximum(S_title, S_pass),
-        f"title/passage weighted, w={best_w} (tuned on tune split)": best_w * S_title
-        + (1 - best_w) * S_pass,
+    rows: dict[str, dict[str, dict[str, float]]] = {
+        "BM25 (bm25s, title + answers)": {
+            sp: metrics(S_bm25, gold, idx) for sp, idx in splits.items()
+        }
     }
-    rows = {
-        name: {sp: metrics(s, gold, idx) for sp, idx in splits.items()}
-        for name, s in variants.items()
-    }
+    kinds = [k.strip() for k in args.encoders.split(",") if k.strip()]
+    tuned_by: dict[str, dict[float, float]] = {}
+    missing: list[str] = []
+    for kind in kinds:
+        Q = encode_cached([q for q, _ in queries], "queries", kind)
+        T = encode_cached([t.embed_text for t in titles], "titles", kind)
+        P = encode_cached([p.embed_text for p in passages], "passages", kind)
+        W = encode_cached([f"{a.title}\n{a.body}" for a in articles], "whole", kind)
 
-    # The shipped default, end to end: real Chroma index + knowledge.retriever.Retriever.
-    from knowledge.indexer import Indexer
-    from knowledge.retriever import Retriever
-    from knowledge.store import open_vectorstore
+        S_title = Q @ T.T
+        S_whole = Q @ W.T
+        sims = Q @ P.T
+        S_pass = np.full((len(queries), n), -1.0)
+        for j in range(n):
+            m = owner == j
+            if m.any():
+                S_pass[:, j] = sims[:, m].max(1)
+        S_pass = np.where(S_pass < -0.5, S_title, S_pass)
+        rrf = 1 / (60 + rank_matrix(S_bm25)) + 1 / (60 + rank_matrix(S_whole))
 
-    cache = {c.embed_text: v for c, v in zip(titles + passages, np.vstack([T, P]), strict=True)}
-    qcache = {q: v for (q, _), v in zip(queries, Q, strict=True)}
+        grid = [round(float(x), 2) for x in np.arange(0.0, 1.01, 0.1)]
+        tuned = {w: metrics(w * S_title + (1 - w) * S_pass, gold, tune)["MRR@10"] for w in grid}
+        best_w = max(grid, key=lambda w: (round(tuned[w], 4), -abs(w - 0.5)))
+        variants = {
+            "dense whole article (title + answers, 256 tokens)": S_whole,
+            "dense title only": S_title,
+            "dense best passage (heading-aware chunks)": S_pass,
+            "RRF(BM25, dense whole article), k=60": rrf,
+            "max(title, best passage)": np.maximum(S_title, S_pass),
+            f"title/passage weighted, w={best_w} (tuned on tune split)": best_w * S_title
+            + (1 - best_w) * S_pass,
+        }
+        rows.update(
+            {
+                f"[{kind}] {name}": {sp: metrics(s, gold, idx) for sp, idx in splits.items()}
+                for name, s in variants.items()
+            }
+        )
 
-    class CachedEmbeddings:
-        def embed_documents(self, texts):
-            return [cache[t].tolist() for t in texts]
+        # The shipped default, end to end: real Chroma index + knowledge.retriever.Retriever.
+        from knowledge.indexer import Indexer
+        from knowledge.retriever import Retriever
+        from knowledge.store import open_vectorstore
 
-        def embed_query(self, text):
-            return qcache[text].tolist()
+        cache = {c.embed_text: v for c, v in zip(titles + passages, np.vstack([T, P]), strict=True)}
+        qcache = {q: v for (q, _), v in zip(queries, Q, strict=True)}
 
-    tmp = Path(tempfile.mkdtemp())
-    try:
-        folder = tmp / "articles"
-        folder.mkdir()
-        for a in articles:  # real files so the shipped reader and chunker run too
-            (folder / a.path).write_text(
-                f"---\ntitle: {json.dumps(a.title)}\nurl: {a.url}\n---\n\n{a.body}\n",
-                encoding="utf-8",
-            )
-        settings = replace(KnowledgeSettings(), knowledge_dir=folder, state_dir=tmp)
-        emb = CachedEmbeddings()
-        store, manifest = open_vectorstore(settings, emb, "bench")  # type: ignore[arg-type]
-        report = Indexer(folder, store, manifest, settings.index_dir).sync(progress=True)
-        missing = [e for e in report.errors]
-        retr = Retriever(store, manifest, emb, settings.title_weight)  # type: ignore[arg-type]
-        S_ship = np.full((len(queries), n), -9.0)
-        for i, (q, _) in enumerate(queries):
-            for rank, hit in enumerate(retr.search(q, top=10)):
-                S_ship[i, int(hit.path[7:10])] = 10 - rank
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    ship_name = f"SHIPPED: Chroma + Retriever (w={settings.title_weight}), top-10 via HNSW"
-    rows[ship_name] = {sp: metrics(S_ship, gold, idx) for sp, idx in splits.items()}
+        tmp = Path(tempfile.mkdtemp())
+        try:
+            folder = tmp / "articles"
+            folder.mkdir()
+            for a in articles:  # real files so the shipped reader and chunker run too
+                (folder / a.path).write_text(
+                    f"---\ntitle: {json.dumps(a.title)}\nurl: {a.url}\n---\n\n{a.body}\n",
+                    encoding="utf-8",
+                )
+            settings = replace(KnowledgeSettings(), knowledge_dir=folder, state_dir=tmp)
+            emb = CachedEmbeddings(cache, qcache)
+            store, manifest = open_vectorstore(settings, emb, "bench")  # type: ignore[arg-type]
+            report = Indexer(folder, store, manifest, settings.index_dir).sync(progress=True)
+            missing = [e for e in report.errors]
+            retr = Retriever(store, manifest, emb, settings.title_weight)  # type: ignore[arg-type]
+            S_ship = np.full((len(queries), n), -9.0)
+            for i, (q, _) in enumerate(queries):
+                for rank, hit in enumerate(retr.search(q, top=10)):
+                    S_ship[i, int(hit.path[7:10])] = 10 - rank
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        role = "SHIPPED" if kind == kinds[0] else "end to end"
+        ship_name = (
+            f"[{kind}] {role}: Chroma + Retriever (w={settings.title_weight}), top-10 via HNSW"
+        )
+        rows[ship_name] = {sp: metrics(S_ship, gold, idx) for sp, idx in splits.items()}
+        tuned_by[kind] = tuned
 
+    tuned = tuned_by[kinds[0]]
+    best_w = max(tuned, key=lambda w: (round(tuned[w], 4), -abs(w - 0.5)))
     lines = [
         "# StackFAQ retrieval",
         "",
@@ -242,7 +272,12 @@ def main() -> int:
         write_results(
             "knowledge_retrieval",
             md,
-            {"best_title_weight_on_tune": best_w, "tune_mrr_by_weight": tuned, "results": rows},
+            {
+                "encoders": kinds,
+                "best_title_weight_on_tune": best_w,
+                "tune_mrr_by_weight": tuned_by,
+                "results": rows,
+            },
         )
     return 0
 

@@ -50,7 +50,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.knowledge_common import RESULTS, write_results  # noqa: E402
-from knowledge.confidence import DEFAULT_MODEL, FEATURES, answer_features  # noqa: E402
+from knowledge.confidence import (  # noqa: E402
+    CROSS_LANGUAGE_FEATURES,
+    DEFAULT_E5_MODEL,
+    DEFAULT_MODEL,
+    FEATURES,
+    SIGNALS,
+    answer_features,
+)
 from knowledge.service import KnowledgeService  # noqa: E402
 from knowledge.settings import KnowledgeSettings  # noqa: E402
 from knowledge.text import clean_question  # noqa: E402
@@ -133,9 +140,10 @@ def focus(message: str, min_words: int = 25) -> str:
 
 
 # -- collecting the answerer's signals ---------------------------------------------------------
-def raw_service(folder: Path, tmp: Path, name: str) -> KnowledgeService:
+def raw_service(folder: Path, tmp: Path, name: str, encoder: str) -> KnowledgeService:
     settings = replace(
         KnowledgeSettings(),
+        local_encoder=encoder,
         knowledge_dir=folder,
         state_dir=tmp,
         watch=False,
@@ -152,7 +160,7 @@ def raw_service(folder: Path, tmp: Path, name: str) -> KnowledgeService:
 def judge(svc: KnowledgeService, item: dict[str, Any], question: str) -> tuple[bool, dict]:
     q = clean_question(question)
     hits, evidence = svc.assess(q)
-    answer = svc.answer(question)
+    answer = svc.answer(question, "en")  # the brands' questions are all English
     cited = str(answer.sources[0]["path"]) if answer.sources else None
     right = bool(
         item["answerable"]
@@ -162,7 +170,9 @@ def judge(svc: KnowledgeService, item: dict[str, Any], question: str) -> tuple[b
     return right, answer_features(q, hits, evidence) if hits and evidence else {}
 
 
-def collect(kbs: dict[str, tuple[Path, list[dict[str, Any]]]]) -> dict[str, dict[str, Any]]:
+def collect(
+    kbs: dict[str, tuple[Path, list[dict[str, Any]]]], encoder: str = "minilm"
+) -> dict[str, dict[str, Any]]:
     from tqdm import tqdm
 
     out: dict[str, dict[str, Any]] = {}
@@ -172,12 +182,12 @@ def collect(kbs: dict[str, tuple[Path, list[dict[str, Any]]]]) -> dict[str, dict
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp) / "articles"
             shutil.copytree(articles, folder)
-            svc = raw_service(folder, Path(tmp), name)
+            svc = raw_service(folder, Path(tmp), name, encoder)
             rows = []
             for item in items:
                 right, feats = judge(svc, item, item["q"])
                 if not feats:
-                    feats = dict.fromkeys(FEATURES, 0.0)
+                    feats = dict.fromkeys(SIGNALS, 0.0)
                 row = Row(
                     item["q"],
                     item["answerable"],
@@ -348,6 +358,18 @@ def leave_one_out(data: dict[str, dict[str, Any]]) -> tuple[list[dict[str, Any]]
         p_te = list(model.predict_proba(matrix(te))[:, 1])
         t = best_threshold(tr, p_tr)
         add("trained confidence (shipped)", p_te, t, suggest_threshold(tr, p_tr, t))
+        # The model for answers across languages, scored on the same (same-language) rows: what
+        # it costs to go without the lexical signals.
+        cross = fit(tr, CROSS_LANGUAGE_FEATURES)
+        c_tr = list(cross.predict_proba(matrix(tr, CROSS_LANGUAGE_FEATURES))[:, 1])
+        c_te = list(cross.predict_proba(matrix(te, CROSS_LANGUAGE_FEATURES))[:, 1])
+        tc = best_threshold(tr, c_tr)
+        add(
+            "trained confidence without lexical signals (shipped for cross-language answers)",
+            c_te,
+            tc,
+            suggest_threshold(tr, c_tr, tc),
+        )
         own_best = "the brand's own best threshold"
         add(f"oracle: evidence score, {own_best}", ev_te, best_threshold(te, ev_te))
         add(f"oracle: trained confidence, {own_best}", p_te, best_threshold(te, p_te))
@@ -357,13 +379,15 @@ def leave_one_out(data: dict[str, dict[str, Any]]) -> tuple[list[dict[str, Any]]
 
 
 # -- the shipped model ---------------------------------------------------------------------
-def export(model: Any, rows: list[Row], names: list[str]) -> dict[str, Any]:
+def export(
+    model: Any, rows: list[Row], names: list[str], features: tuple[str, ...] = FEATURES
+) -> dict[str, Any]:
     scaler, lr = model[0], model[1]
-    p = list(model.predict_proba(matrix(rows))[:, 1])
+    p = list(model.predict_proba(matrix(rows, features))[:, 1])
     t = best_threshold(rows, p)
     s = suggest_threshold(rows, p, t)
     return {
-        "features": list(FEATURES),
+        "features": list(features),
         "mean": [float(x) for x in scaler.mean_],
         "scale": [float(x) for x in scaler.scale_],
         "coef": [float(x) for x in lr.coef_[0]],
@@ -433,13 +457,26 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--no-write", action="store_true", help="print only; write nothing")
+    ap.add_argument(
+        "--encoder",
+        choices=("minilm", "e5"),
+        default="minilm",
+        help="the encoder whose readings the model scores: minilm (English questions; writes "
+        "knowledge/confidence_model.json) or e5 (the other languages; writes "
+        "knowledge/confidence_model_e5.json with its cross-language model)",
+    )
     args = ap.parse_args()
     kbs = knowledge_bases()
-    data = collect(kbs)
+    data = collect(kbs, args.encoder)
     table, pooled = leave_one_out(data)
     rows = [r for d in data.values() for r in d["rows"]]
     model = fit(rows)
     shipped = export(model, rows, list(data))
+    shipped["about"]["encoder"] = args.encoder
+    if args.encoder == "e5":
+        shipped["cross_language"] = export(
+            fit(rows, CROSS_LANGUAGE_FEATURES), rows, list(data), CROSS_LANGUAGE_FEATURES
+        )
     counts = {
         n: (sum(r.answerable for r in d["rows"]), sum(not r.answerable for r in d["rows"]))
         for n, d in data.items()
@@ -493,7 +530,8 @@ def main() -> int:
     weights = ", ".join(f"{f} {w:+.2f}" for f, w in zip(FEATURES, shipped["coef"], strict=True))
     lines += [
         "",
-        f"Shipped model (`knowledge/confidence_model.json`), fitted on all {len(counts)}: "
+        f"Shipped model (`{(DEFAULT_E5_MODEL if args.encoder == 'e5' else DEFAULT_MODEL).name}`), "
+        f"fitted on all {len(counts)}: "
         f"answer from "
         f"{shipped['answer_at']}, suggest from {shipped['suggest_at']}; standardised weights: "
         f"{weights}.",
@@ -501,14 +539,15 @@ def main() -> int:
     md = "\n".join(lines) + "\n"
     print(md.replace("{HEADER}", ""))
     if not args.no_write:
-        DEFAULT_MODEL.write_text(json.dumps(shipped, indent=2) + "\n", encoding="utf-8")
-        REFERENCE.write_text(json.dumps(reference(model, rows), indent=2) + "\n", encoding="utf-8")
-        write_results(
-            "knowledge_brands",
-            md,
-            {"results": table, "model": shipped, "counts": counts},
-        )
-        (RESULTS / "knowledge_brands.svg").write_text(chart(pooled), encoding="utf-8")
+        e5 = args.encoder == "e5"
+        target = DEFAULT_E5_MODEL if e5 else DEFAULT_MODEL
+        target.write_text(json.dumps(shipped, indent=2) + "\n", encoding="utf-8")
+        ref = REFERENCE.with_name("confidence_reference_e5.json") if e5 else REFERENCE
+        ref.write_text(json.dumps(reference(model, rows), indent=2) + "\n", encoding="utf-8")
+        name = "knowledge_brands_e5" if e5 else "knowledge_brands"
+        md = md.replace("(knowledge_brands.svg)", f"({name}.svg)")
+        write_results(name, md, {"results": table, "model": shipped, "counts": counts})
+        (RESULTS / f"{name}.svg").write_text(chart(pooled), encoding="utf-8")
     return 0
 
 

@@ -102,7 +102,7 @@ class States:
     """Token states after the encoder's layer SPLIT_LAYER, computed once per distinct text."""
 
     def __init__(self) -> None:
-        self.encoder = shared_encoder()
+        self.encoder = shared_encoder("minilm").encoder  # type: ignore[attr-defined]
         self.index: dict[str, int] = {}
         self.arrays: list[np.ndarray] = []
 

@@ -10,6 +10,7 @@ from handoff.identity import is_verified
 from handoff.plain_text import one_line, terminal_safe
 from handoff.slack_text import escape, truncate
 from handoff.summary import extractive_summary
+from knowledge import language
 
 CLAIM_ACTION = "handoff_claim"
 RESOLVE_ACTION = "handoff_resolve"
@@ -188,7 +189,14 @@ def collect_packet(
             "verified": verified,
             "metadata": _flat_metadata(metadata),
         },
-        "language": (locale.split("-")[0].split("_")[0].lower() if locale else "unknown"),
+        # The language the customer wrote in (Rasa's `language` slot: the widget's language
+        # unless their messages were clearly in another one); the locale stays above.
+        "language": (
+            language.normalise(slots.get("language"))
+            or (language.majority(customer_lines) if customer_lines else None)
+            or language.normalise(locale)
+            or "unknown"
+        ),
         "trigger": trigger,
         "confidence": round(float(confidence), 3),
         "trigger_detail": trigger_detail,
@@ -254,6 +262,13 @@ def _customer_name(customer: dict[str, Any]) -> str:
     return f"{name} (unverified)"
 
 
+def language_label(code: object) -> str:
+    """ "German (de)" for agents; the code as given when it is not one we know."""
+    if isinstance(code, str) and code in language.NAMES:
+        return f"{language.NAMES[code]} ({code})"
+    return str(code or "unknown")
+
+
 def _customer_block(packet: dict[str, Any]) -> str:
     c = packet.get("customer", {})
     unverified = "" if c.get("verified") else " (unverified)"
@@ -264,7 +279,7 @@ def _customer_block(packet: dict[str, Any]) -> str:
         parts.append(f"*Email:* {_field(c['email'], EMAIL_LIMIT)}{unverified}")
     if c.get("page_url"):
         parts.append(f"*Page:* {_field(strip_query(c['page_url']), URL_LIMIT)}")
-    parts.append(f"*Language:* {_field(packet.get('language') or 'unknown', SHORT_FIELD_LIMIT)}")
+    parts.append(f"*Language:* {_field(language_label(packet.get('language')), SHORT_FIELD_LIMIT)}")
     if c.get("locale"):
         parts.append(f"*Locale:* {_field(c['locale'], SHORT_FIELD_LIMIT)}")
     if packet.get("outside_hours"):

@@ -39,8 +39,6 @@ from handoff.models import (
     utcnow,
 )
 from handoff.notices import (
-    ABANDONED_NOTICE,
-    AGENT_LEFT_NOTICE,
     AI_BACK_NOTICE,
     CLOSED_NOTICE,
     HANDBACK,
@@ -55,6 +53,7 @@ from handoff.outbox import record_outcome
 from handoff.packet import MESSAGE_TEXT_LIMIT, transcript_chunks, transcript_is_long
 from handoff.plain_text import one_line
 from handoff.slack_text import escape, truncate
+from knowledge.phrases import phrase
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +71,13 @@ class OpenResult:
 
 
 ANSWER_TYPES = (ANSWERED, SUGGESTED, ABSTAINED)
+
+
+def _language(h: Handoff) -> str | None:
+    """The customer's language, as the handoff packet recorded it."""
+    packet = h.packet if isinstance(h.packet, dict) else {}
+    found = packet.get("language")
+    return found if isinstance(found, str) else None
 
 
 def _outcome_for(resolution: str) -> str:
@@ -283,7 +289,7 @@ class HandoffService:
                 session,
                 h,
                 f"h{h.id}:claimed:customer",
-                joined_notice(agent_name),
+                joined_notice(agent_name, _language(h)),
                 notice=JOINED,
                 name=agent_name,
             )
@@ -413,13 +419,17 @@ class HandoffService:
                     session,
                     h,
                     f"h{h.id}:resolved:customer",
-                    AI_BACK_NOTICE,
+                    phrase("ai_back", _language(h)),
                     resume=True,
                     notice=HANDBACK,
                 )
             else:
                 self._to_customer(
-                    session, h, f"h{h.id}:resolved:customer", CLOSED_NOTICE, notice=CLOSED_KIND
+                    session,
+                    h,
+                    f"h{h.id}:resolved:customer",
+                    phrase("closed", _language(h)),
+                    notice=CLOSED_KIND,
                 )
         self._wake()
         return h
@@ -570,7 +580,7 @@ class HandoffService:
                         session,
                         h,
                         f"h{h.id}:abandoned:customer",
-                        ABANDONED_NOTICE if h.claimed_at is None else AGENT_LEFT_NOTICE,
+                        phrase("abandoned" if h.claimed_at is None else "agent_left", _language(h)),
                         resume=True,
                         notice=HANDBACK,
                     )

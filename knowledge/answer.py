@@ -3,7 +3,11 @@
   - suggest: below the answer threshold but above the suggestion threshold, say honestly that
     an article *may* answer it, quote its best sentences and ask whether it did;
   - abstain: say the bot does not know and offer a person.
-Both thresholds are calibrated on the development splits (bench/knowledge_answer_quality.py)."""
+Both thresholds are calibrated on the development splits (bench/knowledge_answer_quality.py).
+
+Every text the bot writes itself is in the customer's language (knowledge/phrases.yml). The
+quote is the article's own text: the version in the customer's language when the article has
+one (knowledge/retriever.py picks it), else the original, introduced by a line that says so."""
 
 from __future__ import annotations
 
@@ -12,14 +16,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from knowledge.evidence import Evidence
+from knowledge.language import DEFAULT
+from knowledge.phrases import phrase
 from knowledge.retriever import ArticleHit
+from knowledge.text import word_count
 
-ABSTAIN_TEXT = (
-    "I'm sorry, I don't know the answer to that, and I'd rather not guess. "
-    "Would you like me to connect you with a person from our support team?"
-)
-SUGGEST_INTRO = "I'm not sure, but this article may answer it: {title}."
-SUGGEST_ASK = "Did that answer your question?"
+ABSTAIN_TEXT = phrase("abstain")
+SUGGEST_INTRO = phrase("suggest_intro")
+SUGGEST_ASK = phrase("suggest_ask")
 MAX_ANSWER_WORDS = 80  # from one passage
 MAX_TOTAL_WORDS = 120  # from near-tied passages together
 NEAR_TIE = 0.1  # in Evidence.rank (knowledge/evidence.py)
@@ -33,6 +37,8 @@ class Answer:
     sources: list[dict[str, object]] = field(default_factory=list)  # cited articles
     tried: list[dict[str, object]] = field(default_factory=list)  # candidates looked at
     generated_by: str = "extractive"  # "extractive" | "llm" | "none"
+    language: str = DEFAULT  # of the bot's own words (the customer's language)
+    quoted_language: str = ""  # of the quoted article, when one is quoted
 
     def payload(self) -> dict[str, object]:
         return {
@@ -41,15 +47,22 @@ class Answer:
         }
 
 
-def citation_line(hit_sources: list[dict[str, object]]) -> str:
+def citation_line(hit_sources: list[dict[str, object]], language: str = DEFAULT) -> str:
     parts = []
     for s in hit_sources:
         parts.append(f"{s['title']} ({s['url']})" if s.get("url") else str(s["title"]))
-    return "Source: " + "; ".join(parts)
+    return f"{phrase('source', language)}: " + "; ".join(parts)
 
 
-def abstain(tried: list[ArticleHit]) -> Answer:
-    return Answer("abstain", ABSTAIN_TEXT, [], [h.source() for h in tried[:3]], "none")
+def abstain(tried: list[ArticleHit], language: str = DEFAULT) -> Answer:
+    return Answer(
+        "abstain",
+        phrase("abstain", language),
+        [],
+        [h.source() for h in tried[:3]],
+        "none",
+        language=language,
+    )
 
 
 def suggest(quoted: Answer) -> Answer:
@@ -57,25 +70,45 @@ def suggest(quoted: Answer) -> Answer:
     customer is asked whether it did (never generated: the passages may not answer it)."""
     if quoted.answer_type != "kb" or not quoted.sources:
         return quoted
+    lang = quoted.language
     title = str(quoted.sources[0]["title"])
-    text = f"{SUGGEST_INTRO.format(title=title)}\n{quoted.text}\n{SUGGEST_ASK}"
-    return Answer("suggest", text, quoted.sources, quoted.tried, quoted.generated_by)
+    intro = phrase("suggest_intro", lang, title=title)
+    text = f"{intro}\n{quoted.text}\n{phrase('suggest_ask', lang)}"
+    return Answer(
+        "suggest",
+        text,
+        quoted.sources,
+        quoted.tried,
+        quoted.generated_by,
+        language=lang,
+        quoted_language=quoted.quoted_language,
+    )
+
+
+def other_language_intro(article_language: str, language: str) -> str:
+    """The line before a quote in another language than the customer's ("" when none)."""
+    if article_language == language:
+        return ""
+    if article_language == DEFAULT:
+        return phrase("english_passage", language)
+    name = phrase(f"name_{article_language}", language)
+    return phrase("other_language_passage", language, language=name)
 
 
 def select_sentences(
     sentences: list[str], sims: np.ndarray, max_words: int = MAX_ANSWER_WORDS
 ) -> list[str]:
     """The sentences that answer best, in their original order, within a word budget."""
-    if len(sentences) <= 2 or sum(len(s.split()) for s in sentences) <= max_words:
+    if len(sentences) <= 2 or sum(word_count(s) for s in sentences) <= max_words:
         return sentences
     order = np.argsort(-sims)
     best = float(sims[order[0]])
     chosen = {int(order[0])}
-    words = len(sentences[order[0]].split())
+    words = word_count(sentences[order[0]])
     # Sentences nearly as close as the best one often carry the rest of the answer.
     for i in order[1:]:
         i = int(i)
-        n = len(sentences[i].split())
+        n = word_count(sentences[i])
         if sims[i] < best - 0.15 or words + n > max_words:
             continue
         chosen.add(i)
@@ -100,7 +133,9 @@ def _under(heading: str, text: str) -> str:
     return f"{heading}:\n{text}" if text.startswith(_ITEM) else f"{heading}: {text}"
 
 
-def extractive_answer(hits: list[ArticleHit], evidence: list[Evidence]) -> Answer:
+def extractive_answer(
+    hits: list[ArticleHit], evidence: list[Evidence], language: str = DEFAULT
+) -> Answer:
     """Quote the passage holding the best evidence, trimmed to what answers the question.
 
     Sibling sections often tie ("United States and Canada" / "Rest of the world" for a
@@ -108,15 +143,15 @@ def extractive_answer(hits: list[ArticleHit], evidence: list[Evidence]) -> Answe
     under its heading, within MAX_TOTAL_WORDS, rather than guessing between them.
     """
     if not evidence:
-        return abstain(hits)
+        return abstain(hits, language)
     first = evidence[0]
     parts = [(first.passage.heading, select_sentences(first.sentences, first.sims))]
-    words = sum(len(s.split()) for s in parts[0][1])
+    words = sum(word_count(s) for s in parts[0][1])
     for e in evidence[1:]:
         if e.rank < first.rank - NEAR_TIE:
             break
         chosen = select_sentences(e.sentences, e.sims)
-        n = sum(len(s.split()) for s in chosen)
+        n = sum(word_count(s) for s in chosen)
         if words + n > MAX_TOTAL_WORDS:
             break
         parts.append((e.passage.heading, chosen))
@@ -127,5 +162,15 @@ def extractive_answer(hits: list[ArticleHit], evidence: list[Evidence]) -> Answe
         body = "\n".join(_under(head, join_sentences(s)) for head, s in parts)
     top = hits[0]
     sources = [top.source()]
-    text = f"{body}\n{citation_line(sources)}"
-    return Answer("kb", text, sources, [h.source() for h in hits[:3]], "extractive")
+    intro = other_language_intro(top.language, language)
+    text = f"{intro}\n{body}" if intro else body
+    text = f"{text}\n{citation_line(sources, language)}"
+    return Answer(
+        "kb",
+        text,
+        sources,
+        [h.source() for h in hits[:3]],
+        "extractive",
+        language=language,
+        quoted_language=top.language,
+    )

@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
+from knowledge import language
 from knowledge.articles import load_folder
 from knowledge.settings import KnowledgeSettings
 
@@ -99,22 +100,24 @@ def cmd_search(args: argparse.Namespace) -> int:
     if svc.manifest.generation() == 0 or args.reindex:
         svc.indexer.sync(progress=True)
     svc.retriever.refresh()
-    hits = svc.retriever.search(args.question, top=args.k)
+    lang = language.normalise(args.language) or language.detect(args.question)
+    hits = svc.retriever.search(args.question, top=args.k, language=lang)
     if not hits:
         print("No articles in the index yet. Run: python -m knowledge index")
         return 1
     for rank, hit in enumerate(hits, 1):
-        print(f"{rank}. {hit.score:.3f}  {hit.title}  [{hit.path}]")
+        print(f"{rank}. {hit.score:.3f}  {hit.title}  [{hit.path}, {hit.language}]")
         print(f"     title {hit.title_similarity:.3f}, best passage {hit.passage_similarity:.3f}")
         for p in hit.passages[: args.passages]:
             text = p.text.replace("\n", " ")
             text = text if len(text) <= 160 else text[:157] + "..."
             print(f"     {p.similarity:.3f}  {p.heading or '(intro)'}: {text}")
-    answer = svc.answer(args.question)
+    answer = svc.answer(args.question, lang)
     best = (answer.sources or answer.tried or [{"score": 0.0}])[0]["score"]
-    answer_at, suggest_at = svc.thresholds()
+    answer_at, suggest_at = svc.thresholds(lang, hits[0].language)
     print(
-        f"\nThe bot would answer ({answer.answer_type}; confidence {best:.3f}, "
+        f"\nThe bot would answer in {language.NAMES.get(lang, lang)} "
+        f"({answer.answer_type}; confidence {best:.3f}, "
         f"it answers at {answer_at} or more, suggests from {suggest_at}):"
     )
     print("  " + answer.text.replace("\n", "\n  "))
@@ -164,6 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
     common(sp)
     sp.add_argument("question", help="a customer question, in quotes")
     sp.add_argument("-k", type=int, default=5, help="how many articles to show (default 5)")
+    sp.add_argument(
+        "--language",
+        default="",
+        help="the customer's language (en, de, es, fr, zh, ja); default: read from the question",
+    )
     sp.add_argument("--passages", type=int, default=2, help="passages per article (default 2)")
     sp.add_argument("--reindex", action="store_true", help="index changed articles first")
     sp.set_defaults(func=cmd_search)

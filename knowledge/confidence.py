@@ -12,22 +12,28 @@ runs here in NumPy from a small JSON file: no scikit-learn or torch at run time.
 
 Why a linear model: trained on whole other brands, it generalised better than gradient-boosted
 trees, and it keeps the confidence explainable (one weight per signal, in the file).
+
+Across languages (a French question, an English article) topic words cannot match, so the
+lexical signals say nothing: a second model in the same file, fitted on the same questions
+without them (CROSS_LANGUAGE_FEATURES), scores those answers, with its own thresholds.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from knowledge.evidence import Evidence
 from knowledge.retriever import ArticleHit
+from knowledge.text import message_words
 
-DEFAULT_MODEL = Path(__file__).with_name("confidence_model.json")
+DEFAULT_MODEL = Path(__file__).with_name("confidence_model.json")  # for MiniLM's readings
+# For e5's (questions in other languages than English; bench/train_confidence.py --encoder e5).
+DEFAULT_E5_MODEL = Path(__file__).with_name("confidence_model_e5.json")
 FEATURES = (
     "evidence",  # the evidence confidence of the top article
     "title",  # similarity of the question to its title and tags
@@ -40,7 +46,18 @@ FEATURES = (
     "log_words",  # log(1 + words in the message): long messages score lower when right
     "question_marks",  # how many questions the message asks
 )
-_WORD = re.compile(r"\w+")
+# Without the signals that compare words: the evidence score and the retrieval margin contain
+# coverage too, so the margin is taken on the dense scores alone.
+CROSS_LANGUAGE_FEATURES = (
+    "title",
+    "passage",
+    "dense_margin",  # the top article's dense score minus the runner-up's
+    "best_sentence",
+    "second_sentence",
+    "log_words",
+    "question_marks",
+)
+SIGNALS = (*FEATURES, "dense_margin")  # what answer_features computes
 
 
 class ConfidenceModelError(RuntimeError):
@@ -53,6 +70,7 @@ def answer_features(
     """The signals of the top article's answer (after `SentenceEvidence.assess` on it)."""
     top = hits[0]
     runner_up = hits[1].score if len(hits) > 1 else 0.0
+    dense_runner_up = hits[1].dense_score if len(hits) > 1 else 0.0
     bests = sorted((e.best for e in evidence), reverse=True)
     return {
         "evidence": top.answer_score,
@@ -60,11 +78,12 @@ def answer_features(
         "passage": top.passage_similarity,
         "coverage": top.coverage,
         "margin": top.score - runner_up,
+        "dense_margin": top.dense_score - dense_runner_up,
         "best_sentence": bests[0] if bests else 0.0,
         "second_sentence": bests[1] if len(bests) > 1 else 0.0,
         "passage_coverage": top.passages[0].coverage if top.passages else 0.0,
-        "log_words": math.log1p(len(_WORD.findall(question))),
-        "question_marks": float(question.count("?")),
+        "log_words": math.log1p(message_words(question)),
+        "question_marks": float(question.count("?") + question.count("？")),
     }
 
 
@@ -78,6 +97,14 @@ class ConfidenceModel:
     answer_at: float  # calibrated answer threshold on this model's probability
     suggest_at: float  # calibrated suggestion threshold
     about: dict[str, Any]
+    # Scores answers quoted from an article in another language than the question's.
+    cross_language: ConfidenceModel | None = None
+
+    def for_languages(self, question: str, article: str) -> ConfidenceModel:
+        """The model for an answer in `article`'s language to a question in `question`'s."""
+        if question != article and self.cross_language is not None:
+            return self.cross_language
+        return self
 
     def score(self, features: dict[str, float]) -> float:
         z = self.intercept
@@ -100,6 +127,17 @@ class ConfidenceModel:
             raise ConfidenceModelError(
                 f"The confidence model {path} cannot be read ({exc}). {hint}"
             ) from exc
+        model = cls._parse(data, path, hint, FEATURES)
+        cross = data.get("cross_language") if isinstance(data, dict) else None
+        if cross is not None:
+            sub = cls._parse(cross, path, hint, CROSS_LANGUAGE_FEATURES, "cross_language: ")
+            model = replace(model, cross_language=sub)
+        return model
+
+    @classmethod
+    def _parse(
+        cls, data: Any, path: Path, hint: str, expected: tuple[str, ...], where: str = ""
+    ) -> ConfidenceModel:
         try:
             model = cls(
                 features=tuple(str(f) for f in data["features"]),
@@ -113,15 +151,17 @@ class ConfidenceModel:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfidenceModelError(
-                f"The confidence model {path} is incomplete ({exc!r}). {hint}"
+                f"The confidence model {path} is incomplete ({where}{exc!r}). {hint}"
             ) from exc
         sizes = {len(model.features), len(model.mean), len(model.scale), len(model.coef)}
-        if model.features != FEATURES or sizes != {len(FEATURES)}:
+        if model.features != expected or sizes != {len(expected)}:
             raise ConfidenceModelError(
                 f"The confidence model {path} was trained on other signals "
-                f"({', '.join(model.features)}) than this version computes "
-                f"({', '.join(FEATURES)}). {hint}"
+                f"({where}{', '.join(model.features)}) than this version computes "
+                f"({', '.join(expected)}). {hint}"
             )
         if any(s <= 0 for s in model.scale):
-            raise ConfidenceModelError(f"The confidence model {path} has a zero scale. {hint}")
+            raise ConfidenceModelError(
+                f"The confidence model {path} has a zero scale ({where.rstrip(': ')}). {hint}"
+            )
         return model

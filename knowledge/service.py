@@ -14,12 +14,26 @@ from pathlib import Path
 
 import numpy as np
 
-from knowledge.answer import Answer, abstain, citation_line, extractive_answer, suggest
-from knowledge.confidence import DEFAULT_MODEL, ConfidenceModel, answer_features
+from knowledge.answer import (
+    Answer,
+    abstain,
+    citation_line,
+    extractive_answer,
+    other_language_intro,
+    suggest,
+)
+from knowledge.confidence import (
+    DEFAULT_E5_MODEL,
+    DEFAULT_MODEL,
+    ConfidenceModel,
+    answer_features,
+)
 from knowledge.deadline import BoundedCalls, CallsBusy
-from knowledge.embeddings import make_embeddings, shared_encoder
+from knowledge.embeddings import LocalEmbeddings, make_embeddings
 from knowledge.evidence import Evidence, SentenceEvidence
 from knowledge.indexer import Indexer, IndexReport, relative_to
+from knowledge.language import detect as detect_language
+from knowledge.language import normalise as normalise_language
 from knowledge.retriever import ArticleHit, Retriever
 from knowledge.settings import DEFAULT_MIN_SCORE, DEFAULT_SUGGEST_SCORE, KnowledgeSettings
 from knowledge.store import open_vectorstore
@@ -42,19 +56,25 @@ class KnowledgeService:
         self.retriever = Retriever(
             self.store, self.manifest, self.embeddings, settings.title_weight
         )
+        # The encoders a question can be read with: MiniLM for English, e5 for the other
+        # languages ("dual"), or one of them (knowledge/embeddings.py).
+        local = self.embeddings if isinstance(self.embeddings, LocalEmbeddings) else None
+        self.kinds: tuple[str, ...] = local.kinds if local else ("openai",)
         # Sentence-level evidence needs the local encoder (one API call per sentence is not
         # worth it with OpenAI embeddings): the top passage and its score are then used as is.
-        self.evidence = (
-            None
-            if settings.openai_embeddings
-            else SentenceEvidence(lambda texts: shared_encoder().encode(texts))
-        )
-        # The trained confidence reads the sentence evidence, so it needs the local encoder.
-        # A configured model that cannot load stops the start with a message that says why.
+        self.evidence = SentenceEvidence(local.encoder.passages) if local else None
+        # The trained confidence reads the sentence evidence, so it needs the local encoder;
+        # each encoder has its own (its similarities have their own scale). A configured
+        # model that cannot load stops the start with a message that says why.
+        # `confidence` scores answers read with the first encoder, `multilingual_confidence`
+        # those read with e5 when it is the second.
         self.confidence: ConfidenceModel | None = None
+        self.multilingual_confidence: ConfidenceModel | None = None
         if self.evidence is not None and settings.confidence_model.lower() != "off":
-            path = settings.confidence_model or DEFAULT_MODEL
-            self.confidence = ConfidenceModel.load(Path(path))
+            first = DEFAULT_E5_MODEL if self.kinds[0] == "e5" else DEFAULT_MODEL
+            self.confidence = ConfidenceModel.load(Path(settings.confidence_model or first))
+            if "e5" in self.kinds[1:]:
+                self.multilingual_confidence = ConfidenceModel.load(DEFAULT_E5_MODEL)
         self.chat = chat_model
         if self.chat is None and settings.llm_enabled:
             from knowledge.llm import make_chat_model
@@ -163,10 +183,13 @@ class KnowledgeService:
                 time.sleep(1)
 
     # -- answering ------------------------------------------------------------------------
-    def answer(self, raw_question: str) -> Answer:
+    def answer(self, raw_question: str, language: str | None = None) -> Answer:
+        """The answer to a customer's message, in `language` (the conversation's, from the
+        widget or detected by Rasa); detected from the message when not given."""
         question = clean_question(raw_question)
+        lang = normalise_language(language) or detect_language(question)
         if not question:
-            return abstain([])
+            return abstain([], lang)
         # Only a brand-new index is waited for; afterwards the last good one is always served.
         self.ready.wait(timeout=120)
         # OPENAI_TIMEOUT bounds the remote part of the answer, from its first remote call:
@@ -183,14 +206,14 @@ class KnowledgeService:
                     "knowledge: the query embedding missed the deadline (%s); not answering",
                     type(exc).__name__,
                 )
-                return abstain([])
+                return abstain([], lang)
+            hits, evidence = self.assess(question, vector, lang)
+            answer_at, suggest_at = self.thresholds(lang, hits[0].language if hits else lang)
         else:
-            vector = self.embeddings.embed_query(question)
-        hits, evidence = self.assess(question, vector)
-        answer_at, suggest_at = self.thresholds()
+            hits, evidence, answer_at, suggest_at = self._read(question, lang)
         if not hits or hits[0].answer_score < suggest_at:
-            return abstain(hits)
-        fallback = self._extractive(hits, evidence)
+            return abstain(hits, lang)
+        fallback = self._extractive(hits, evidence, lang)
         if hits[0].answer_score < answer_at:
             # The passages may not hold the answer: the model is not asked to write one.
             return suggest(fallback)
@@ -202,7 +225,7 @@ class KnowledgeService:
             deadline = time.monotonic() + self.settings.llm_timeout
         try:
             generated = self._calls.run(
-                generate, deadline - time.monotonic(), self.chat, question, hits
+                generate, deadline - time.monotonic(), self.chat, question, hits, lang
             )
         except TimeoutError:
             log.warning("knowledge: the language model timed out; extractive answer used")
@@ -218,10 +241,54 @@ class KnowledgeService:
             return fallback
         return generated or fallback
 
-    def thresholds(self) -> tuple[float, float]:
-        """(answer from, suggest from) on the scale of the answer confidence in use."""
-        if self.confidence is not None:
-            answer_at, suggest_at = self.confidence.answer_at, self.confidence.suggest_at
+    def reading(self, language: str) -> str:
+        """The encoder a question in `language` is read with."""
+        if language == "en" or "e5" not in self.kinds:
+            return self.kinds[0]
+        return "e5"
+
+    def _read(
+        self, question: str, lang: str
+    ) -> tuple[list[ArticleHit], list[Evidence], float, float]:
+        """Hits, evidence and the answer bands, read with the encoder for `lang`. An English
+        question the English reading does not answer is read again with e5, for articles
+        that exist only in another language."""
+        assert isinstance(self.embeddings, LocalEmbeddings)
+        kind = self.reading(lang)
+        vector = self.embeddings.embed_query_with(question, kind)
+        hits, evidence = self.assess(question, vector, lang, kind)
+        top = hits[0].language if hits else lang
+        answer_at, suggest_at = self.thresholds(lang, top, kind)
+        answered = bool(hits) and hits[0].answer_score >= answer_at
+        if (
+            kind != "e5"
+            and "e5" in self.kinds
+            and not answered
+            and self.retriever.languages() - {lang}
+        ):
+            other = self.embeddings.embed_query_with(question, "e5")
+            hits2, evidence2 = self.assess(question, other, lang, "e5")
+            if hits2 and hits2[0].language != lang:
+                at2, suggest2 = self.thresholds(lang, hits2[0].language, "e5")
+                if hits2[0].answer_score >= at2:
+                    return hits2, evidence2, at2, suggest2
+        return hits, evidence, answer_at, suggest_at
+
+    def _model(self, kind: str) -> ConfidenceModel | None:
+        if kind == "e5" and self.kinds[0] != "e5":
+            return self.multilingual_confidence
+        return self.confidence
+
+    def thresholds(
+        self, question: str = "en", article: str = "en", kind: str | None = None
+    ) -> tuple[float, float]:
+        """(answer from, suggest from) on the scale of the answer confidence in use, for an
+        answer from an article in language `article` to a question in `question`, read
+        with encoder `kind` (by default the one for the question's language)."""
+        found = self._model(kind or self.reading(question))
+        if found is not None:
+            model = found.for_languages(question, article)
+            answer_at, suggest_at = model.answer_at, model.suggest_at
         else:
             answer_at, suggest_at = DEFAULT_MIN_SCORE, DEFAULT_SUGGEST_SCORE
         if self.settings.min_score is not None:
@@ -231,28 +298,50 @@ class KnowledgeService:
         return answer_at, min(suggest_at, answer_at)
 
     def assess(
-        self, question: str, vector: list[float] | None = None
+        self,
+        question: str,
+        vector: list[float] | None = None,
+        language: str = "en",
+        kind: str | None = None,
     ) -> tuple[list[ArticleHit], list[Evidence]]:
         """The candidate articles and the top one's sentence evidence; the top hit's
-        confidence is set (the trained model's when there is one)."""
+        confidence is set (the trained model's when there is one). `vector` is the question
+        read with encoder `kind` (by default the one for `language`)."""
+        kind = kind or self.reading(language)
         if vector is None:
-            vector = self.embeddings.embed_query(question)
-        hits = self.retriever.search(question, vector=vector)
+            if isinstance(self.embeddings, LocalEmbeddings):
+                vector = self.embeddings.embed_query_with(question, kind)
+            else:
+                vector = self.embeddings.embed_query(question)
+        hits = self.retriever.search(question, vector=vector, language=language)
         evidence: list[Evidence] = []
+        found = self._model(kind)
         if hits and self.evidence is not None:
             evidence = self.evidence.assess(np.asarray(vector, dtype=np.float32), hits[0])
-            if evidence and self.confidence is not None:
+            if evidence and found is not None:
                 features = answer_features(question, hits, evidence)
-                hits[0].confidence = self.confidence.score(features)
+                model = found.for_languages(language, hits[0].language)
+                hits[0].confidence = model.score(features)
         return hits, evidence
 
-    def _extractive(self, hits: list[ArticleHit], evidence: list[Evidence]) -> Answer:
+    def _extractive(
+        self, hits: list[ArticleHit], evidence: list[Evidence], language: str = "en"
+    ) -> Answer:
         if self.evidence is None:  # OpenAI embeddings: the best passage, whole
             top = hits[0]
             src = [top.source()]
-            text = f"{' '.join(top.passages[0].text.split())}\n{citation_line(src)}"
-            return Answer("kb", text, src, [h.source() for h in hits[:3]])
-        return extractive_answer(hits, evidence)
+            intro = other_language_intro(top.language, language)
+            body = " ".join(top.passages[0].text.split())
+            text = f"{intro}\n{body}" if intro else body
+            return Answer(
+                "kb",
+                f"{text}\n{citation_line(src, language)}",
+                src,
+                [h.source() for h in hits[:3]],
+                language=language,
+                quoted_language=top.language,
+            )
+        return extractive_answer(hits, evidence, language)
 
 
 _SERVICE: KnowledgeService | None = None

@@ -53,6 +53,9 @@ class KnowledgeSettings:
     openai_base_url: str = ""
     openai_model: str = "gpt-4o-mini"
     openai_embeddings: bool = False
+    # The local encoders (knowledge/embeddings.py): "dual" (MiniLM for English, e5 for the
+    # other languages), "minilm" (English only) or "e5" (e5 for every language).
+    local_encoder: str = "dual"
     openai_embedding_model: str = "text-embedding-3-small"
     llm_timeout: float = 2.5
 
@@ -67,6 +70,12 @@ class KnowledgeSettings:
     @classmethod
     def from_env(cls) -> KnowledgeSettings:
         env = os.environ
+        embeddings = (env.get("KNOWLEDGE_EMBEDDINGS") or "local").strip().lower()
+        if embeddings not in ("local", "dual", "e5", "minilm", "openai"):
+            raise ValueError(
+                "KNOWLEDGE_EMBEDDINGS must be local (the same as dual), dual, minilm, e5 or "
+                f"openai, got {embeddings!r}"
+            )
         return cls(
             knowledge_dir=Path(env.get("KNOWLEDGE_DIR") or "knowledge/articles"),
             state_dir=Path(env.get("PARLEY_STATE_DIR") or "var"),
@@ -81,9 +90,8 @@ class KnowledgeSettings:
             openai_api_key=env.get("OPENAI_API_KEY", "").strip(),
             openai_base_url=env.get("OPENAI_BASE_URL", "").strip(),
             openai_model=env.get("OPENAI_MODEL") or "gpt-4o-mini",
-            openai_embeddings=(
-                env.get("KNOWLEDGE_EMBEDDINGS", "local").strip().lower() == "openai"
-            ),
+            openai_embeddings=embeddings == "openai",
+            local_encoder=embeddings if embeddings in ("minilm", "e5") else "dual",
             openai_embedding_model=env.get("OPENAI_EMBEDDING_MODEL") or "text-embedding-3-small",
             llm_timeout=_float("OPENAI_TIMEOUT", 2.5),
         )

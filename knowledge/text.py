@@ -86,6 +86,7 @@ def stem(word: str) -> str:
 _SNOWBALL = {"de": "german", "es": "spanish", "fr": "french"}
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 _ASCII_WORD = re.compile(r"[a-z0-9]+")
+_ANY_WORD = re.compile(r"\w+")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f]+")
 _KANA_ONLY = re.compile(r"^[\u3040-\u309f]+$")  # hiragana: particles and endings
 _stemmers: dict[str, Any] = {}
@@ -140,6 +141,13 @@ def terms(text: str, lang: str = "en") -> frozenset[str]:
     else:  # English rules, as before: ASCII words of three letters or more
         found.update(stem(w) for w in _ASCII_WORD.findall(rest) if len(w) > 2 and w not in stops)
     return frozenset(found)
+
+
+def message_words(text: str) -> int:
+    """Words of a message for the confidence's length signal: letter/digit runs ("won't" is
+    two, as the English model was trained), Chinese/Japanese characters two to a word."""
+    cjk = sum(len(run) for run in _CJK.findall(text))
+    return len(_ANY_WORD.findall(_CJK.sub(" ", text))) + (cjk + 1) // 2
 
 
 def word_count(text: str) -> int:

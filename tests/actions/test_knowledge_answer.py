@@ -11,6 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 import actions.knowledge_answer as kb_action
 from actions.knowledge_answer import ActionAnswerFromKnowledge
 from knowledge.answer import ABSTAIN_TEXT, Answer
+from knowledge.phrases import phrase
 from tests.conftest import load_json
 from tests.knowledge.conftest import sample_service  # noqa: F401  (fixture)
 
@@ -52,6 +53,25 @@ async def test_answer_quotes_the_article_and_cites_it(answerer, domain) -> None:
     [used] = values["kb_sources"]
     assert used["path"] == "shipping-times-and-costs.md" and used["used"] is True
     assert len(used["version"]) == 16
+
+
+async def test_a_german_customer_is_answered_in_german(answerer, domain) -> None:
+    dispatcher, events = await run("kb_tracker_german_question.json", domain)
+
+    [message] = dispatcher.messages
+    # The Spanish translation is no help to a German customer: the English original is quoted,
+    # introduced in German, the citation and the buttons are German too.
+    lines = message["text"].splitlines()
+    assert phrase("english_passage", "de") in lines[:2]  # after the suggestion's intro, if any
+    assert "3–6 business days" in message["text"]
+    assert f"{phrase('source', 'de')}: Shipping times and costs by region" in message["text"]
+    assert message["custom"]["sources"][0]["path"] == "shipping-times-and-costs.md"
+    titles = [b["title"] for b in message["buttons"]]
+    assert titles and set(titles) <= {
+        phrase(k, "de")
+        for k in ("button_helped", "button_not_helped", "button_yes", "button_no_person")
+    }
+    assert slots(events)["kb_answer_type"] in ("kb", "suggest")
 
 
 async def test_unknown_question_abstains_and_offers_a_person(answerer, domain) -> None:
@@ -97,7 +117,7 @@ async def test_a_huge_message_is_answered_not_crashed_on(answerer, domain) -> No
 
 async def test_a_broken_answerer_never_reaches_the_customer(domain) -> None:
     class Broken:
-        def answer(self, question: str):
+        def answer(self, question: str, language: str | None = None):
             raise RuntimeError("index unreadable")
 
     kb_action.set_service(Broken())
@@ -118,7 +138,7 @@ def test_questions_are_answered_on_one_blas_thread() -> None:
     seen: list[int] = []
 
     class Probe:
-        def answer(self, question: str) -> Answer:
+        def answer(self, question: str, language: str | None = None) -> Answer:
             seen.append(setter(1))  # returns the count this thread had
             return Answer("abstain", ABSTAIN_TEXT)
 

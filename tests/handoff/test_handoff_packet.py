@@ -65,7 +65,7 @@ def test_collect_packet_gathers_everything() -> None:
     assert p["customer"]["email"] == "maria@example.com"
     assert p["customer"]["page_url"] == "https://shop.example/orders"
     assert p["customer"]["locale"] == "de-DE"
-    assert p["language"] == "de"
+    assert p["language"] == "en"  # the language the customer wrote in, not the browser's
     assert p["customer"]["metadata"]["plan"] == "gold"
     assert [t["role"] for t in p["transcript"]] == ["customer", "bot", "customer"]
     assert {i["name"] for i in p["intents"]} == {"out_of_scope", "human_handoff"}
@@ -114,3 +114,15 @@ def test_long_transcript_goes_to_thread() -> None:
 def test_console_text_is_plain() -> None:
     out = console_text(3, collect_packet(EVENTS))
     assert "Handoff #3" in out and "maria@example.com" in out and "shipping/times.md" in out
+
+
+def test_the_packet_says_which_language_the_customer_wrote_in() -> None:
+    german = [
+        {"event": "user", "timestamp": 1.0, "text": "Ich möchte mit einem Menschen sprechen"},
+        {"event": "user", "timestamp": 2.0, "text": "Meine Bestellung ist nicht angekommen"},
+    ]
+    assert collect_packet(german, trigger="explicit_request")["language"] == "de"
+    # Rasa's language slot (set from the widget's language and the messages) comes first.
+    slots = {"language": "fr"}
+    assert collect_packet(german, slots, trigger="explicit_request")["language"] == "fr"
+    assert collect_packet([], trigger="explicit_request")["language"] == "unknown"

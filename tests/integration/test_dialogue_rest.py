@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
+import yaml
 
 from actions.session import DISCLOSURE
+from knowledge.phrases import phrase
 from tests.integration.stack import RunningStack
 
 pytestmark = pytest.mark.stack
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def new_customer() -> str:
@@ -95,3 +99,59 @@ def test_metadata_from_the_widget_reaches_the_tracker(stack: RunningStack) -> No
     tracker = stack.tracker(customer)
     assert tracker["slots"]["session_started_metadata"] == metadata
     assert tracker["latest_message"]["metadata"] == metadata
+
+
+def response_texts(name: str, lang: str) -> set[str]:
+    """The texts of a response's variation for `lang` in domain.yml."""
+    domain = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
+    found = set()
+    for variation in domain["responses"][name]:
+        wanted = [c for c in variation.get("condition", []) if c.get("name") == "language"]
+        if (wanted and wanted[0]["value"] == lang) or (not wanted and lang == "en"):
+            found.add(variation["text"])
+    return found
+
+
+def test_a_german_widget_gets_the_disclosure_and_the_greeting_in_german(
+    stack: RunningStack,
+) -> None:
+    customer = new_customer()
+    replies = texts(stack.send(customer, "Guten Tag!", metadata={"language": "de"}))
+
+    assert replies[0] == phrase("disclosure", "de")
+    assert len(replies) == 2 and replies[1] in response_texts("utter_greet", "de")
+    assert stack.tracker(customer)["slots"]["language"] == "de"
+
+
+def test_a_request_for_a_person_in_french_hands_off_in_french(stack: RunningStack) -> None:
+    customer = new_customer()
+    stack.send(customer, "Bonjour")
+
+    (reply,) = texts(stack.send(customer, "je veux parler à un humain, s'il vous plaît"))
+    tracker = stack.tracker(customer)
+    assert tracker["slots"]["language"] == "fr"
+    assert reply == phrase("unavailable", "fr") or reply.endswith(phrase("queued", "fr"))
+    assert tracker["paused"] is (reply != phrase("unavailable", "fr"))
+
+
+@pytest.mark.parametrize(
+    ("greeting", "question", "lang"),
+    [
+        ("hola", "¿eres un robot?", "es"),
+        ("你好", "你是机器人吗？", "zh"),
+        ("こんにちは", "あなたはロボットですか？", "ja"),
+        ("Bonjour !", "est-ce que vous êtes un robot ?", "fr"),
+    ],
+)
+def test_routine_replies_follow_the_language_the_customer_writes(
+    stack: RunningStack, greeting: str, question: str, lang: str
+) -> None:
+    customer = new_customer()
+    replies = texts(stack.send(customer, greeting))
+
+    # Without the widget's language, the disclosure comes before the first message is read.
+    assert replies[0] == phrase("disclosure", "en")
+    assert replies[1] in response_texts("utter_greet", lang)
+    (answer,) = texts(stack.send(customer, question))
+    assert answer in response_texts("utter_iamabot", lang)
+    assert stack.tracker(customer)["slots"]["language"] == lang

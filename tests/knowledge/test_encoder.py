@@ -8,7 +8,7 @@ from knowledge.embeddings import shared_encoder
 
 
 def test_states_come_from_the_same_pass_as_the_vectors() -> None:
-    encoder = shared_encoder()
+    encoder = shared_encoder("minilm").encoder  # type: ignore[attr-defined]
     texts = ["How long does standard shipping to the UK take?", "Refunds", "a b c d e f g h"]
     vectors, states = encoder.encode_with_states(texts, states_at=5)
     assert np.array_equal(vectors, encoder.encode(texts))

@@ -141,7 +141,7 @@ def test_the_shipped_encoder_groups_paraphrases_and_the_same_phrasing_counts_onc
         item("e", "Are you hiring?"),
         item("f", "how can i apply for a job at tidewell"),
     ]
-    groups = find_gaps(items, shared_encoder().encode).groups
+    groups = find_gaps(items, shared_encoder("minilm").passages).groups
     by_size = sorted((sorted(q.sender_id for q in g.questions) for g in groups), key=len)
     assert by_size == [["e", "f"], ["a", "b", "c", "d"]]
     wrapping = next(g for g in groups if g.count == 4)

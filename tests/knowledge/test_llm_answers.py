@@ -95,3 +95,18 @@ def test_timeouts_fall_back_to_the_extractive_answer(llm_service, fake_openai):
 
     assert answer.generated_by == "extractive" and answer.answer_type == "kb"
     assert "3–6 business days" in answer.text
+
+
+def test_the_model_is_told_to_answer_in_the_customers_language(llm_service, fake_openai):
+    fake_openai.reply = "Der Standardversand nach Großbritannien dauert 3–6 Werktage [1]."
+    answer = llm_service.answer("Wie lange dauert der Standardversand nach Großbritannien?", "de")
+
+    [req] = fake_openai.requests
+    user = req["body"]["messages"][1]["content"]
+    assert user.rstrip().endswith(
+        "Write the answer in German, the customer's language, even where the passages are in "
+        "another language."
+    )
+    assert answer.generated_by == "llm" and answer.language == "de"
+    assert answer.text.startswith("Der Standardversand")
+    assert "\nQuelle: " in answer.text  # the citation line in German too
