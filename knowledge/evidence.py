@@ -96,16 +96,19 @@ class SentenceEvidence:
             self.sentence_vectors(title, group)
         return len(todo)
 
-    def assess(self, question_vec: np.ndarray, hit: ArticleHit) -> list[Evidence]:
+    def assess(
+        self, question_vec: np.ndarray, hit: ArticleHit, shift: float = 0.0
+    ) -> list[Evidence]:
         """The hit's passages that hold evidence, best first (the hit's passages are put in
-        that order too), and the hit's confidence."""
+        that order too), and the hit's confidence. `shift` is added to every sentence's
+        similarity (the cross-language gap, as the retriever added it to the passages')."""
         q = question_vec / max(float(np.linalg.norm(question_vec)), 1e-9)
         found = []
         for p, (sents, vecs) in zip(
             hit.passages, self.sentence_vectors(hit.title, hit.passages), strict=True
         ):
             if sents:
-                sims = vecs @ q
+                sims = vecs @ q + shift
                 best = float(sims.max())
                 found.append(
                     Evidence(p, sents, sims, best, best + PASSAGE_LEXICAL_WEIGHT * p.coverage)

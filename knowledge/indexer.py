@@ -29,6 +29,7 @@ from knowledge.store import FileEntry, Manifest
 log = logging.getLogger(__name__)
 
 BATCH = 64
+LEASE_RENEW_SECONDS = 15.0  # well inside the shared index's 60 s writer lease
 # With a shared index, replaced passages are deleted this many seconds after the switch, so
 # that other replicas have moved on to the new generation before they disappear.
 SHARED_DELETE_DELAY = 10.0
@@ -273,7 +274,13 @@ class Indexer:
         if missing:
             self.manifest.set_meta("pending", json.dumps([c.id for c in missing]))
         bar = tqdm(total=len(missing), desc="embedding", unit="chunk", disable=not progress)
+        renewed = time.monotonic()
         for s in range(0, len(missing), BATCH):
+            if self.manifest.shared and time.monotonic() - renewed > LEASE_RENEW_SECONDS:
+                # A long first index (the dual encoder embeds every passage twice) must not
+                # outlast the writer lease and let a second replica start writing too.
+                self.manifest.take_writer_lease()
+                renewed = time.monotonic()
             batch = missing[s : s + BATCH]
             self.store.add_texts(
                 texts=[c.embed_text for c in batch],

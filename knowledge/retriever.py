@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -537,17 +537,20 @@ class Retriever:
         top: int = 5,
         vector: list[float] | None = None,
         language: str = "en",
+        gap: Callable[[str, str], float] | None = None,
     ) -> list[ArticleHit]:
         """The best articles for `question`, written in `language` (its words are matched
         with that language's rules). Translations of one article count once: the version in
-        the customer's language when there is one, else the best-scoring."""
+        the customer's language when there is one, else the English one, else the
+        best-scoring. `gap(question language, article language)`, when given, is added to
+        the similarities of articles in another language (knowledge/embeddings.py)."""
         if self._generation < 0:
             self.refresh()
         # Otherwise the owner refreshes after each completed index run, so a search never
         # sees a half-applied update.
         with self._lock:
             cat = self._catalogue
-        return self._search(cat, question, top, vector, language)
+        return self._search(cat, question, top, vector, language, gap)
 
     def _search(
         self,
@@ -556,6 +559,7 @@ class Retriever:
         top: int,
         vector: list[float] | None,
         language: str = "en",
+        gap: Callable[[str, str], float] | None = None,
     ) -> list[ArticleHit]:
         versions = cat.live.versions
         if not versions or not question.strip():
@@ -586,6 +590,10 @@ class Retriever:
             found = cat.title(hit.path)
             assert found is not None
             row, title = found
+            shift = gap(language, hit.language) if gap and hit.language != language else 0.0
+            if shift:
+                for p in hit.passages:
+                    p.similarity += shift
             for p in hit.passages:
                 # The passage's own words pick it among its article's passages...
                 words = cat.words(p.id) or terms(f"{p.heading} {p.text}")
@@ -597,7 +605,7 @@ class Retriever:
                     p.coverage + in_heading
                 )
             hit.passages.sort(key=lambda p: -p.rank_score)
-            hit.title_similarity = float(title_sims[row])
+            hit.title_similarity = float(title_sims[row]) + shift
             hit.passage_similarity = max((p.similarity for p in hit.passages), default=chunk_floor)
             hit.dense_score = w * hit.title_similarity + (1 - w) * hit.passage_similarity
             # ...and with the title and tags they say whether the answer is about the question.

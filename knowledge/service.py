@@ -29,7 +29,7 @@ from knowledge.confidence import (
     answer_features,
 )
 from knowledge.deadline import BoundedCalls, CallsBusy
-from knowledge.embeddings import LocalEmbeddings, make_embeddings
+from knowledge.embeddings import LocalEmbeddings, language_gap, make_embeddings
 from knowledge.evidence import Evidence, SentenceEvidence
 from knowledge.indexer import Indexer, IndexReport, relative_to
 from knowledge.language import detect as detect_language
@@ -313,11 +313,13 @@ class KnowledgeService:
                 vector = self.embeddings.embed_query_with(question, kind)
             else:
                 vector = self.embeddings.embed_query(question)
-        hits = self.retriever.search(question, vector=vector, language=language)
+        gap = language_gap if kind == "e5" else None
+        hits = self.retriever.search(question, vector=vector, language=language, gap=gap)
         evidence: list[Evidence] = []
         found = self._model(kind)
         if hits and self.evidence is not None:
-            evidence = self.evidence.assess(np.asarray(vector, dtype=np.float32), hits[0])
+            shift = gap(language, hits[0].language) if gap else 0.0
+            evidence = self.evidence.assess(np.asarray(vector, dtype=np.float32), hits[0], shift)
             if evidence and found is not None:
                 features = answer_features(question, hits, evidence)
                 model = found.for_languages(language, hits[0].language)

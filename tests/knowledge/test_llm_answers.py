@@ -98,8 +98,8 @@ def test_timeouts_fall_back_to_the_extractive_answer(llm_service, fake_openai):
 
 
 def test_the_model_is_told_to_answer_in_the_customers_language(llm_service, fake_openai):
-    fake_openai.reply = "Der Standardversand nach Großbritannien dauert 3–6 Werktage [1]."
-    answer = llm_service.answer("Wie lange dauert der Standardversand nach Großbritannien?", "de")
+    fake_openai.reply = "Sie können die meisten Artikel innerhalb von 30 Tagen zurücksenden [1]."
+    answer = llm_service.answer("Wie viele Tage habe ich Zeit, einen Artikel zurückzusenden?", "de")
 
     [req] = fake_openai.requests
     user = req["body"]["messages"][1]["content"]
@@ -108,5 +108,5 @@ def test_the_model_is_told_to_answer_in_the_customers_language(llm_service, fake
         "another language."
     )
     assert answer.generated_by == "llm" and answer.language == "de"
-    assert answer.text.startswith("Der Standardversand")
+    assert answer.text.startswith("Sie können die meisten Artikel")
     assert "\nQuelle: " in answer.text  # the citation line in German too
