@@ -106,7 +106,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         print("No articles in the index yet. Run: python -m knowledge index")
         return 1
     for rank, hit in enumerate(hits, 1):
-        print(f"{rank}. {hit.score:.3f}  {hit.title}  [{hit.path}, {hit.language}]")
+        suffix = "" if hit.language == "en" else f", {hit.language}"
+        print(f"{rank}. {hit.score:.3f}  {hit.title}  [{hit.path}{suffix}]")
         print(f"     title {hit.title_similarity:.3f}, best passage {hit.passage_similarity:.3f}")
         for p in hit.passages[: args.passages]:
             text = p.text.replace("\n", " ")
@@ -116,9 +117,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     best = (answer.sources or answer.tried or [{"score": 0.0}])[0]["score"]
     answer_at, suggest_at = svc.thresholds(lang, hits[0].language)
     print(
-        f"\nThe bot would answer in {language.NAMES.get(lang, lang)} "
-        f"({answer.answer_type}; confidence {best:.3f}, "
-        f"it answers at {answer_at} or more, suggests from {suggest_at}):"
+        f"\nThe bot would answer ({answer.answer_type}; confidence {best:.3f}, "
+        f"it answers at {answer_at} or more, suggests from {suggest_at}; "
+        f"in {language.NAMES.get(lang, lang)}):"
     )
     print("  " + answer.text.replace("\n", "\n  "))
     return 0

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 
+from knowledge.phrases import phrase
 from knowledge.service import KnowledgeService
 from tests.fake_openai import FakeOpenAI
 
@@ -98,15 +99,15 @@ def test_timeouts_fall_back_to_the_extractive_answer(llm_service, fake_openai):
 
 
 def test_the_model_is_told_to_answer_in_the_customers_language(llm_service, fake_openai):
-    fake_openai.reply = "Sie können die meisten Artikel innerhalb von 30 Tagen zurücksenden [1]."
-    answer = llm_service.answer("Wie viele Tage habe ich Zeit, einen Artikel zurückzusenden?", "de")
+    fake_openai.reply = "El envío estándar al Reino Unido tarda 3–6 días hábiles [1]."
+    answer = llm_service.answer("¿Cuánto tarda el envío estándar al Reino Unido?", "es")
 
     [req] = fake_openai.requests
     user = req["body"]["messages"][1]["content"]
     assert user.rstrip().endswith(
-        "Write the answer in German, the customer's language, even where the passages are in "
+        "Write the answer in Spanish, the customer's language, even where the passages are in "
         "another language."
     )
-    assert answer.generated_by == "llm" and answer.language == "de"
-    assert answer.text.startswith("Sie können die meisten Artikel")
-    assert "\nQuelle: " in answer.text  # the citation line in German too
+    assert answer.generated_by == "llm" and answer.language == "es"
+    assert answer.text.startswith("El envío estándar")
+    assert f"\n{phrase('source', 'es')}: " in answer.text  # the citation line in Spanish too
