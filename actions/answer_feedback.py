@@ -49,7 +49,7 @@ def cited_source(sources: Any) -> dict[str, Any]:
 
 
 def record(sender_id: str, verdict: str, answer_type: str, tracker: Tracker) -> None:
-    from handoff.client import get_client  # heavy: the database layer
+    from handoff.client import get_client
 
     source = cited_source(tracker.get_slot("kb_sources"))
     score = source.get("score")

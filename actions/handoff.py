@@ -6,11 +6,12 @@ import asyncio
 import logging
 import math
 import os
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ConversationPaused, EventType
+from rasa_sdk.events import ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from handoff.llm_summary import llm_summary
@@ -18,7 +19,15 @@ from handoff.notices import HANDOFF_META, QUEUED, notice_marker
 from handoff.packet import collect_packet
 from handoff.rate_limit import hourly_limiter
 from handoff.settings import Settings, SettingsError
-from handoff.triggers import ABSTENTIONS, FRUSTRATION, LOOP, SENSITIVE, explain, load_config
+from handoff.triggers import (
+    ABSTENTIONS,
+    EXPLICIT,
+    FRUSTRATION,
+    LOOP,
+    SENSITIVE,
+    TRIGGER_SLOT,
+    Trigger,
+)
 from knowledge.phrases import phrase
 
 log = logging.getLogger(__name__)
@@ -47,6 +56,8 @@ def _handoffs_per_hour() -> int:
 HANDOFF_LIMIT = hourly_limiter(_handoffs_per_hour())
 
 UNAVAILABLE = phrase("unavailable")
+# The request, also on Rasa's event broker (handoff/event_broker.py reads it there).
+REQUEST_SLOT = "handoff_request"
 
 
 class ActionHumanHandoff(Action):
@@ -64,7 +75,7 @@ class ActionHumanHandoff(Action):
             dispatcher.utter_message(text=phrase("too_many_handoffs", lang, minutes=minutes))
             return []
         events = list(tracker.events)
-        trigger = explain(events, load_config())
+        trigger = decided_trigger(tracker)
         try:
             settings: Settings | None = Settings.from_env()
         except SettingsError as exc:  # the handoff service refuses to start with it too
@@ -85,16 +96,20 @@ class ActionHumanHandoff(Action):
         summary = await asyncio.to_thread(llm_summary, packet["transcript"])
         if summary:
             packet["summary"], packet["summary_by"] = summary, "llm"
-        try:
-            # Imported on first use: the database layer is heavy and the action server
-            # must start quickly.
-            from handoff.client import get_client
+        # Imported on first use: the action server must start quickly.
+        from handoff.client import HandoffUnavailable, get_client, handoff_request
 
-            await asyncio.to_thread(get_client().open_handoff, tracker.sender_id, packet, events)
+        request = handoff_request(uuid.uuid4().hex, packet, events)
+        try:
+            await asyncio.to_thread(get_client().open_handoff, tracker.sender_id, request)
+        except HandoffUnavailable as exc:
+            # The request also travels in the slot below, on Rasa's event broker: the
+            # handoff service opens it when it is back.
+            log.warning("handoff for %s goes by the event broker: %s", tracker.sender_id, exc)
         except Exception:  # noqa: BLE001 - the customer must never see an exception
             log.exception("could not open a handoff for %s", tracker.sender_id)
             dispatcher.utter_message(text=phrase("unavailable", lang))
-            return []
+            return [SlotSet(TRIGGER_SLOT, None)]
         # Extra keyword arguments become the bot event's metadata: the widget shows the
         # message as a system notice.
         notice = (
@@ -107,4 +122,26 @@ class ActionHumanHandoff(Action):
             text=opener + notice,
             **{HANDOFF_META: notice_marker(QUEUED)},
         )
-        return [ConversationPaused()]
+        return [
+            SlotSet(TRIGGER_SLOT, None),
+            SlotSet(REQUEST_SLOT, request),
+            ConversationPaused(),
+        ]
+
+
+def decided_trigger(tracker: Tracker) -> Trigger:
+    """Why the handoff runs, as the Rasa-side policy decided it (bot/handoff_bridge.py sets
+    the slot in its prediction); no slot means the rules routed an explicit request here."""
+    value = tracker.get_slot(TRIGGER_SLOT)
+    if isinstance(value, dict) and value.get("kind"):
+        try:
+            confidence = float(value.get("confidence") or 1.0)
+        except (TypeError, ValueError):
+            confidence = 1.0
+        return Trigger(str(value["kind"]), confidence, str(value.get("detail") or ""))
+    intent = (tracker.latest_message or {}).get("intent") or {}
+    try:
+        confidence = float(intent.get("confidence") or 1.0)
+    except (TypeError, ValueError):
+        confidence = 1.0
+    return Trigger(EXPLICIT, confidence, "")

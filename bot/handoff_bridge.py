@@ -19,7 +19,7 @@ config.yml:
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List, Optional, Text, Tuple
 
 from rasa.core.policies.policy import Policy, PolicyPrediction
 from rasa.engine.graph import ExecutionContext
@@ -28,6 +28,7 @@ from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.core.constants import ACTION_LISTEN_NAME
 from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import SlotSet
 from rasa.shared.core.generator import TrackerWithCachedStates
 from rasa.shared.core.trackers import DialogueStateTracker
 
@@ -72,20 +73,25 @@ class HandoffTriggerPolicy(Policy):
         with self._model_storage.write_to(self._resource) as path:
             (Path(path) / "handoff_trigger_policy.json").write_text("{}")
 
-    def trigger_for(self, tracker: DialogueStateTracker) -> Optional[triggers.Trigger]:
+    def trigger_for(
+        self, tracker: DialogueStateTracker
+    ) -> Tuple[Optional[triggers.Trigger], Optional[triggers.Trigger]]:
+        """(a trigger that brings a person in now, the reason an explicit request would
+        have): the second is what the rules' handoff after this message is about."""
         if tracker.is_paused():
-            return None
+            return None, None
         cfg = triggers.load_config(self.config.get("triggers_file"))
         latest = tracker.latest_action_name
         if latest not in (ACTION_LISTEN_NAME, *cfg.answer_actions):
-            return None
+            return None, None
         events = [e.as_dict() for e in tracker.events]
         if latest == ACTION_LISTEN_NAME:
+            asked = triggers.explicit(events, cfg)
             intent = (tracker.latest_message.intent or {}).get("name")
             if intent in cfg.explicit_intents:
-                return None  # the rule for an explicit request takes it from here
-            return triggers.on_user_message(events, cfg)
-        return triggers.after_answer(events, cfg)
+                return None, asked  # the rule for an explicit request takes it from here
+            return triggers.on_user_message(events, cfg), asked
+        return triggers.after_answer(events, cfg), None
 
     def predict_action_probabilities(
         self,
@@ -96,15 +102,31 @@ class HandoffTriggerPolicy(Policy):
     ) -> PolicyPrediction:
         result = self._default_predictions(domain)
         action = self.config.get("handoff_action", "action_human_handoff")
-        if action in domain.action_names_or_texts:
-            try:
-                found = self.trigger_for(tracker)
-            except Exception:  # noqa: BLE001 - a broken trigger file must not stop the bot
-                logger.exception("handoff trigger check failed")
-                found = None
-            if found is not None:
-                logger.debug(
-                    "handoff trigger %s (%.2f): %s", found.kind, found.confidence, found.detail
-                )
-                result[domain.index_for_action(action)] = 1.0
-        return self._prediction(result)
+        if action not in domain.action_names_or_texts:
+            return self._prediction(result)
+        try:
+            found, asked = self.trigger_for(tracker)
+        except Exception:  # noqa: BLE001 - a broken trigger file must not stop the bot
+            logger.exception("handoff trigger check failed")
+            found, asked = None, None
+        if found is not None:
+            logger.debug(
+                "handoff trigger %s (%.2f): %s", found.kind, found.confidence, found.detail
+            )
+            result[domain.index_for_action(action)] = 1.0
+        # Decided here, once: action_human_handoff reads why from the slot. It is set through
+        # the prediction's events, which Rasa applies whichever policy wins (the rules win
+        # for an explicit request), and cleared after a message that gives no reason.
+        events: List[Any] = []
+        if any(s.name == triggers.TRIGGER_SLOT for s in domain.slots):
+            why = found or asked
+            value = (
+                {"kind": why.kind, "confidence": why.confidence, "detail": why.detail}
+                if why
+                else None
+            )
+            if value != tracker.get_slot(triggers.TRIGGER_SLOT) and (
+                why is not None or tracker.latest_action_name == ACTION_LISTEN_NAME
+            ):
+                events.append(SlotSet(triggers.TRIGGER_SLOT, value))
+        return self._prediction(result, events=events)

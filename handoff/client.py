@@ -1,61 +1,74 @@
-"""What the action server uses to open a handoff: writes it to the shared handoff
-database (durable even if the handoff service is down) and nudges the service so the
-packet is posted at once."""
+"""How the action server reaches the handoff service: its internal HTTP API, nothing else.
+
+Only the handoff service opens the handoff database. A handoff request also travels on
+Rasa's event broker (the `handoff_request` slot the action sets, handoff/event_broker.py), so
+one asked for while the service is down is opened once it is back; the request's key makes
+the two deliveries one handoff."""
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import threading
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
-from handoff.db import Database
-from handoff.service import HandoffService, OpenResult
 from handoff.settings import Settings
 
+log = logging.getLogger(__name__)
 
-def _at(ts: float | None) -> datetime | None:
-    return datetime.fromtimestamp(ts, UTC).replace(tzinfo=None) if ts else None
+
+class HandoffUnavailable(RuntimeError):
+    """The handoff service did not answer; the broker still carries the request."""
+
+
+def handoff_request(
+    key: str, packet: dict[str, Any], events: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The request the action sends (and sets as its slot): the packet, and the times the
+    ledger needs from the conversation so far."""
+    bots = [e.get("timestamp") for e in events if e.get("event") == "bot" and e.get("text")]
+    users = [e.get("timestamp") for e in events if e.get("event") == "user"]
+    return {
+        "key": key,
+        "packet": packet,
+        "started_at": users[0] if users else None,
+        "first_bot_response_at": bots[0] if bots else None,
+    }
 
 
 class HandoffClient:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.db = Database(settings.db_url)
-        self.service = HandoffService(self.db, settings.slack_channel, wake=self._nudge)
-        # Reused: a new client per request would rebuild its TLS context every time.
-        self._http = httpx.Client(timeout=2.0)
-
-    def _nudge(self) -> None:
-        def post() -> None:
-            headers = (
-                {"Authorization": f"Bearer {self.settings.internal_token}"}
-                if self.settings.internal_token
-                else {}
-            )
-            # If the service is down it finds the handoff when it polls its outbox.
-            with contextlib.suppress(httpx.HTTPError):
-                self._http.post(f"{self.settings.service_url}/internal/wake", headers=headers)
-
-        threading.Thread(target=post, daemon=True).start()
-
-    def open_handoff(
-        self, sender_id: str, packet: dict[str, Any], events: list[dict[str, Any]]
-    ) -> OpenResult:
-        bots = [e.get("timestamp") for e in events if e.get("event") == "bot" and e.get("text")]
-        users = [e.get("timestamp") for e in events if e.get("event") == "user"]
-        return self.service.open_handoff(
-            sender_id,
-            packet,
-            first_bot_response_at=_at(bots[0]) if bots else None,
-            started_at=_at(users[0]) if users else None,
+    def __init__(self, settings: Settings, timeout: float = 3.0) -> None:
+        self.url = settings.service_url
+        headers = (
+            {"Authorization": f"Bearer {settings.internal_token}"}
+            if settings.internal_token
+            else {}
         )
+        # Reused: a new client per request would open a new connection every time.
+        self._http = httpx.Client(timeout=timeout, headers=headers)
+
+    def _post(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            response = self._http.post(f"{self.url}/internal/{name}", json=body)
+        except httpx.HTTPError as exc:
+            raise HandoffUnavailable(f"the handoff service at {self.url} did not answer: {exc}")
+        if response.status_code >= 500:
+            raise HandoffUnavailable(f"the handoff service answered {response.status_code}")
+        response.raise_for_status()
+        data = response.json()
+        return data if isinstance(data, dict) else {}
+
+    def open_handoff(self, sender_id: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Open (idempotently, by the request's key) a handoff: `{"handoff_id", "created"}`."""
+        return self._post("handoffs", {"sender_id": sender_id, **request})
 
     def record_feedback(self, sender_id: str, verdict: str, **details: Any) -> None:
-        """The customer's yes/no on a knowledge answer or suggestion (HandoffService's)."""
-        self.service.record_feedback(sender_id, verdict, **details)
+        """The customer's yes/no on a knowledge answer or suggestion."""
+        self._post("feedback", {"sender_id": sender_id, "verdict": verdict, **details})
+
+    def close(self) -> None:
+        self._http.close()
 
 
 _client: HandoffClient | None = None
@@ -76,6 +89,5 @@ def reset_client() -> None:
     global _client
     with _lock:
         if _client is not None:
-            _client._http.close()
-            _client.db.dispose()
+            _client.close()
         _client = None

@@ -1,7 +1,7 @@
 """`python -m handoff demo`: fill the handoff database with a realistic month of conversations.
 
 Nothing is written to the tables by hand. Each invented conversation is played through the
-code the running bot uses: Rasa-shaped events go through the event tail's handler (which keeps
+code the running bot uses: Rasa-shaped events go through the event broker's handler (which keeps
 the outcome ledger and logs every knowledge answer), questions are answered by the real
 knowledge answerer over the configured articles, the handoff packet and its trigger come
 from the action server's own functions, and agents claim, reply and resolve through the
@@ -33,7 +33,7 @@ from handoff.models import (
 )
 from handoff.notices import HANDOFF_META, QUESTION_META, QUEUED, QUEUED_NOTICE, notice_marker
 from handoff.packet import collect_packet
-from handoff.rasa_events import RasaEventTail
+from handoff.event_broker import EventHandler
 from handoff.service import HandoffError, HandoffService
 from handoff.triggers import TriggerConfig, explain, load_config, on_user_message
 from knowledge.text import clean_question
@@ -128,7 +128,7 @@ class DemoConversation:
         self.events.append(event)
         if event["event"] == "slot":
             self.slots[event["name"]] = event["value"]
-        self.f.tail.handle(event)
+        self.f.tail(event)
 
     def start(self) -> None:
         from actions.session import DISCLOSURE
@@ -256,7 +256,7 @@ class DemoFiller:
         self.service = HandoffService(db, clock=self.clock)
         # The same handler the running service applies to Rasa's event stream; "sqlite://"
         # is an empty in-memory event log, since the events are handed to it directly.
-        self.tail = RasaEventTail("sqlite://", db, self.service)
+        self.tail = EventHandler(self.service)
         self.summary = DemoSummary()
 
     def pick(self, key: str) -> str:

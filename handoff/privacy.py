@@ -161,7 +161,8 @@ class SlackEraser:
 
 
 def _rasa_event_urls(settings: Settings) -> list[str]:
-    urls = [settings.rasa_tracker_db_url, settings.rasa_events_db_url]
+    broker = settings.event_broker_url
+    urls = [settings.rasa_tracker_db_url, "" if broker.startswith("amqp") else broker]
     return [u for u in dict.fromkeys(urls) if u]
 
 

@@ -2,7 +2,7 @@
 
 One process runs: two HTTP listeners on Starlette under uvicorn (the public one with
 `/slack/events` for Slack and `/report`; the internal API for the action server, the widget
-server and the console on a loopback-only one), the outbox worker, the Rasa event tail, the
+server and the console on a loopback-only one), the outbox worker, the follower of Rasa's event broker, the
 idle sweeper and, when SLACK_APP_TOKEN is set, the Socket Mode connection."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from handoff.asgi import ASGIApp, BodyLimitMiddleware, ThreadedServer
 from handoff.db import Database
 from handoff.outbox import OutboxWorker
 from handoff.rasa_client import RasaClient
-from handoff.rasa_events import RasaEventTail
+from handoff.event_broker import follower_for
 from handoff.service import HandoffError, HandoffService
 from handoff.settings import Settings
 
@@ -75,15 +75,8 @@ class HandoffServer:
                 self.service,
                 make_web_client(settings.slack_bot_token, settings.slack_api_url),
             )
-        self.tail = (
-            RasaEventTail(
-                settings.rasa_events_db_url,
-                self.db,
-                self.service,
-                poll_seconds=settings.poll_seconds,
-            )
-            if settings.rasa_events_db_url
-            else None
+        self.tail = follower_for(
+            settings.event_broker_url, self.db, self.service, poll_seconds=settings.poll_seconds
         )
         settings.check_exposure()
         self.public = ThreadedServer(
@@ -281,8 +274,10 @@ class HandoffServer:
             self.worker.wake()
             return 200, {"ok": True}
         if path == "/internal/handoffs":
-            result = self.service.open_handoff(str(data["sender_id"]), dict(data["packet"]))
+            result = self.service.open_requested(str(data["sender_id"]), data)
             return 200, {"handoff_id": result.handoff_id, "created": result.created}
+        if path == "/internal/state":
+            return 200, self.service.state(str(data["sender_id"]))
         if path == "/internal/csat":
             self.service.record_csat(
                 str(data["sender_id"]), int(data["score"]), str(data.get("comment") or "")

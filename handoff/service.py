@@ -73,6 +73,11 @@ class OpenResult:
 ANSWER_TYPES = (ANSWERED, SUGGESTED, ABSTAINED)
 
 
+def _at(ts: Any) -> datetime | None:
+    """Naive UTC from Unix seconds (the times Rasa's events carry)."""
+    return datetime.fromtimestamp(float(ts), UTC).replace(tzinfo=None) if ts else None
+
+
 def _language(h: Handoff) -> str | None:
     """The customer's language, as the handoff packet recorded it."""
     packet = h.packet if isinstance(h.packet, dict) else {}
@@ -203,10 +208,19 @@ class HandoffService:
         packet: dict[str, Any],
         first_bot_response_at: datetime | None = None,
         started_at: datetime | None = None,
+        request_key: str | None = None,
     ) -> OpenResult:
         """bot -> queued. Idempotent: a conversation already queued or with an agent keeps
-        its open handoff."""
+        its open handoff, and a request (`request_key`) opens at most one handoff, however
+        often it comes (the action's call, then Rasa's event broker)."""
+        source_key = f"request:{request_key}" if request_key else None
         with self.db.session() as session:
+            if source_key:
+                earlier = session.scalar(
+                    select(Message.handoff_id).where(Message.source_key == source_key)
+                )
+                if earlier is not None:
+                    return OpenResult(int(earlier), created=False)
             conv = self._conversation(session, sender_id)
             if conv.state in (QUEUED, AGENT) and conv.current_handoff_id:
                 return OpenResult(conv.current_handoff_id, created=False)
@@ -240,10 +254,33 @@ class HandoffService:
             if transcript_is_long(packet):
                 for i, chunk in enumerate(transcript_chunks(packet)):
                     self._to_thread(session, h, f"h{h.id}:transcript:{i}", chunk)
-            self._log(session, h, "system", "", "Handoff opened: " + h.trigger)
+            self._log(session, h, "system", "", "Handoff opened: " + h.trigger, source_key)
             handoff_id = h.id
         self._wake()
         return OpenResult(handoff_id, created=True)
+
+    def open_requested(self, sender_id: str, request: dict[str, Any]) -> OpenResult:
+        """A handoff request as the action server sends it (HTTP, or the `handoff_request`
+        slot on Rasa's event broker): `{"key", "packet", "started_at",
+        "first_bot_response_at"}`, times as Unix seconds."""
+        return self.open_handoff(
+            sender_id,
+            dict(request["packet"]),
+            first_bot_response_at=_at(request.get("first_bot_response_at")),
+            started_at=_at(request.get("started_at")),
+            request_key=str(request.get("key") or "") or None,
+        )
+
+    def state(self, sender_id: str) -> dict[str, str]:
+        """What the widget shows: `bot`, `queued`, `agent` (with the agent's name) or
+        `closed` (a person resolved it; the bot is back)."""
+        with self.db.session() as session:
+            conv = session.scalar(select(Conversation).where(Conversation.sender_id == sender_id))
+            if conv is None or conv.state not in (QUEUED, AGENT, CLOSED):
+                return {"state": BOT, "agent": ""}
+            h = session.get(Handoff, conv.current_handoff_id) if conv.current_handoff_id else None
+            agent = (h.agent_name or "") if h is not None and conv.state == AGENT else ""
+            return {"state": conv.state, "agent": agent}
 
     def claim(self, handoff_id: int, agent_id: str, agent_name: str) -> Handoff:
         """queued -> agent. Only one agent wins; everyone else gets a polite refusal."""

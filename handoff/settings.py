@@ -65,14 +65,37 @@ def _retention_days(env: dict[str, str]) -> int:
     return days
 
 
-def _events_db_url(env: dict[str, str], state_dir: Path) -> str:
-    """Where Rasa's event log is read from: an `events(id, sender_id, data)` table written
-    by Rasa's SQL event broker, or, with no broker configured, Rasa's SQL tracker store
-    (same columns). Set RASA_EVENTS_DB_URL to empty to switch the relay off."""
+def database_url(env: dict[str, str], state_dir: Path) -> str:
+    """The handoff database: HANDOFF_DB_URL, else PARLEY_DATABASE_URL (PostgreSQL, shared
+    with Rasa's tracker store), else SQLite in the state folder."""
+    return (
+        env.get("HANDOFF_DB_URL")
+        or env.get("PARLEY_DATABASE_URL")
+        or f"sqlite:///{state_dir / 'handoff.db'}"
+    )
+
+
+def events_database_url(database_url: str) -> str:
+    """The database of Rasa's SQL event broker on the same PostgreSQL server: `<name>_events`
+    (its table is called `events`, like the tracker store's, so it needs a database of its
+    own)."""
+    head, _, tail = database_url.partition("?")
+    base, _, name = head.rpartition("/")
+    return f"{base}/{name}_events" + (f"?{tail}" if tail else "")
+
+
+def _event_broker_url(env: dict[str, str], state_dir: Path) -> str:
+    """How the handoff service follows Rasa's event broker: RabbitMQ (RABBITMQ_URL), else
+    the SQL broker's database (RASA_EVENTS_DB_URL; by default `rasa_events.db` in the state
+    folder, or `<database>_events` on PARLEY_DATABASE_URL's server). Set RASA_EVENTS_DB_URL
+    to empty to stop following it."""
+    if env.get("RABBITMQ_URL"):
+        return env["RABBITMQ_URL"]
     if "RASA_EVENTS_DB_URL" in env:
         return env["RASA_EVENTS_DB_URL"]
-    tracker_db = env.get("RASA_TRACKER_DB") or str(state_dir / "tracker.db")
-    return f"sqlite:///{tracker_db}"
+    if env.get("PARLEY_DATABASE_URL"):
+        return events_database_url(env["PARLEY_DATABASE_URL"])
+    return f"sqlite:///{state_dir / 'rasa_events.db'}"
 
 
 @dataclass(frozen=True)
@@ -85,7 +108,7 @@ class Settings:
     internal_token: str
     rasa_url: str
     rasa_token: str
-    rasa_events_db_url: str
+    event_broker_url: str
     slack_bot_token: str
     slack_signing_secret: str
     slack_app_token: str
@@ -125,14 +148,14 @@ class Settings:
         internal_host = env.get("HANDOFF_INTERNAL_HOST") or "127.0.0.1"
         settings = cls(
             state_dir=state_dir,
-            db_url=env.get("HANDOFF_DB_URL") or f"sqlite:///{state_dir / 'handoff.db'}",
+            db_url=database_url(env, state_dir),
             host=host,
             port=port,
             service_url=(env.get("HANDOFF_URL") or f"http://127.0.0.1:{internal_port}").rstrip("/"),
             internal_token=env.get("HANDOFF_INTERNAL_TOKEN", ""),
             rasa_url=(env.get("RASA_URL") or "http://localhost:5005").rstrip("/"),
             rasa_token=env.get("RASA_TOKEN", ""),
-            rasa_events_db_url=_events_db_url(env, state_dir),
+            event_broker_url=_event_broker_url(env, state_dir),
             slack_bot_token=env.get("SLACK_BOT_TOKEN", ""),
             slack_signing_secret=env.get("SLACK_SIGNING_SECRET", ""),
             slack_app_token=env.get("SLACK_APP_TOKEN", ""),

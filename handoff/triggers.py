@@ -22,6 +22,9 @@ ABSTENTIONS = "abstentions"
 FRUSTRATION = "frustration"
 LOOP = "loop"
 SENSITIVE = "sensitive_topic"
+# The slot the Rasa-side policy sets when a trigger fires ({"kind", "confidence", "detail"});
+# the handoff action reads it, so the trigger is decided once.
+TRIGGER_SLOT = "handoff_trigger"
 
 
 @dataclass(frozen=True)
