@@ -12,6 +12,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from handoff.models import Base
 
 
+def sqlalchemy_url(url: str) -> str:
+    """A PostgreSQL URL as people write it (postgresql://, postgres://) with the driver this
+    environment has (psycopg 3); other URLs unchanged."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
+
+
 def make_engine(url: str, wal: bool = True) -> Engine:
     """Create the engine; SQLite gets WAL so several processes can read while one writes.
 
@@ -22,7 +31,9 @@ def make_engine(url: str, wal: bool = True) -> Engine:
     kwargs: dict = {}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
-    engine = create_engine(url, **kwargs)
+    else:
+        kwargs["pool_pre_ping"] = True  # a server restart must not break the next request
+    engine = create_engine(sqlalchemy_url(url), **kwargs)
     if url.startswith("sqlite") and wal:
 
         @event.listens_for(engine, "connect")

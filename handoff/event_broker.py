@@ -260,8 +260,9 @@ class PikaConsumer(_Follower):
             try:
                 connection = pika.BlockingConnection(pika.URLParameters(self.amqp_url))
                 channel = connection.channel()
-                # The same declarations Rasa makes, so either may start first.
-                channel.exchange_declare(RASA_EXCHANGE, exchange_type="fanout", durable=True)
+                # The same declarations Rasa makes (aio-pika's: a fanout exchange that is
+                # not durable, a durable queue), so either may start first.
+                channel.exchange_declare(RASA_EXCHANGE, exchange_type="fanout")
                 channel.queue_declare(self.queue, durable=True)
                 channel.queue_bind(self.queue, RASA_EXCHANGE)
                 channel.basic_qos(prefetch_count=100)

@@ -20,12 +20,13 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
@@ -42,6 +43,8 @@ MODEL_INPUTS = (
     "knowledge/encoder.py",
 )
 MODEL_PREFIX = "parley-"
+# The RabbitMQ queue Rasa fills for the handoff service (handoff/event_broker.py).
+EVENT_QUEUE = "parley_handoff"
 
 # Keep Rasa's and TensorFlow's start-up noise out of the logs people read.
 QUIET_ENV = {
@@ -77,6 +80,10 @@ class Settings:
     actions_host: str = "127.0.0.1"
     rasa_token: str = ""
     handoff_token: str = ""
+    # Servers for a site that outgrows one machine (empty: SQLite and memory, as by default).
+    database_url: str = ""
+    redis_url: str = ""
+    rabbitmq_url: str = ""
     extra_env: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -98,6 +105,9 @@ class Settings:
             actions_host=env.get("ACTIONS_HOST", "127.0.0.1"),
             rasa_token=env.get("RASA_TOKEN", ""),
             handoff_token=env.get("HANDOFF_INTERNAL_TOKEN", ""),
+            database_url=env.get("PARLEY_DATABASE_URL", "").strip(),
+            redis_url=env.get("REDIS_URL", "").strip(),
+            rabbitmq_url=env.get("RABBITMQ_URL", "").strip(),
         )
 
     @property
@@ -255,6 +265,7 @@ def child_env(settings: Settings, token: str, handoff_token: str = "") -> dict[s
             "KNOWLEDGE_DIR": str(settings.knowledge_dir),
             "ACTION_ENDPOINT_URL": f"{settings.actions_url}/webhook",
             "RASA_TRACKER_DB": str(settings.state_dir / "tracker.db"),
+            "RASA_EVENTS_DB": str(settings.state_dir / "rasa_events.db"),
             "RASA_URL": settings.rasa_url,
             "RASA_TOKEN": token,
             "HANDOFF_PORT": str(settings.handoff_port),
@@ -305,7 +316,7 @@ def services(settings: Settings, model: Path, token: str) -> list[Service]:
             [str(RASA_BIN), "run", "--model", str(model), "--enable-api",
              "--auth-token", token, "--cors", "*", "--interface", host,
              "--port", str(settings.rasa_port),
-             "--endpoints", str(ROOT / "endpoints.yml"),
+             "--endpoints", str(rasa_endpoints(settings)),
              "--credentials", str(ROOT / "credentials.yml")],
             ready=lambda: _rasa_ready(settings.rasa_url, token),
             url=settings.rasa_url,
@@ -327,6 +338,83 @@ def services(settings: Settings, model: Path, token: str) -> list[Service]:
             )
         )
     return found
+
+
+def _server(url: str, default_port: int) -> dict[str, Any]:
+    """host, port, username, password and path of a server URL, for Rasa's endpoint keys."""
+    parts = urllib.parse.urlsplit(url)
+    if not parts.hostname:
+        raise StackError(f"{url.split('@')[-1]!r} is not a server URL (scheme://host:port/...).")
+    return {
+        "url": parts.hostname,
+        "port": parts.port or default_port,
+        "username": urllib.parse.unquote(parts.username or ""),
+        "password": urllib.parse.unquote(parts.password or ""),
+        "path": parts.path.lstrip("/"),
+    }
+
+
+def rasa_endpoints(settings: Settings) -> Path:
+    """endpoints.yml, or, when servers are configured, the same endpoints on them, written to
+    the state folder (it holds their passwords: readable by this user only)."""
+    if not (settings.database_url or settings.redis_url or settings.rabbitmq_url):
+        return ROOT / "endpoints.yml"
+    import yaml
+
+    endpoints: dict[str, Any] = yaml.safe_load((ROOT / "endpoints.yml").read_text())
+    if settings.database_url:
+        pg = _server(settings.database_url, 5432)
+        name = pg.pop("path") or "parley"
+        common = {"dialect": "postgresql", **{k: v for k, v in pg.items() if v != ""}}
+        endpoints["tracker_store"] = {"type": "SQL", **common, "db": name}
+        endpoints["event_broker"] = {"type": "SQL", **common, "db": f"{name}_events"}
+        ensure_database(settings.database_url, f"{name}_events")
+    if settings.redis_url:
+        redis = _server(settings.redis_url, 6379)
+        db = redis.pop("path") or "0"
+        lock = {k: v for k, v in redis.items() if v != ""}
+        endpoints["lock_store"] = {"type": "redis", **lock, "db": int(db), "key_prefix": "parley"}
+    if settings.rabbitmq_url:
+        mq = _server(settings.rabbitmq_url, 5672)
+        mq.pop("path")
+        endpoints["event_broker"] = {
+            "type": "pika",
+            **mq,
+            "queues": [EVENT_QUEUE],
+            "exchange_name": "rasa-exchange",
+        }
+    path = settings.state_dir / "endpoints.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(
+        "# Written by scripts/stack.py from PARLEY_DATABASE_URL, REDIS_URL and RABBITMQ_URL.\n"
+        + yaml.safe_dump(endpoints, sort_keys=False)
+    )
+    return path
+
+
+def ensure_database(url: str, name: str) -> None:
+    """Create database `name` on `url`'s PostgreSQL server unless it exists (Rasa's SQL
+    event broker does not create its database)."""
+    from sqlalchemy import create_engine, text
+
+    from handoff.db import sqlalchemy_url
+
+    engine = create_engine(sqlalchemy_url(url), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+            ).scalar()
+            if not found:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - say what to fix
+        raise StackError(
+            f"Could not reach PostgreSQL at PARLEY_DATABASE_URL to prepare database {name!r}: "
+            f"{exc}. Check the URL, that the server runs, and that the user may create databases."
+        ) from exc
+    finally:
+        engine.dispose()
 
 
 def _http_ok(url: str) -> bool:

@@ -4,7 +4,8 @@ the widget's small API, on Starlette under uvicorn.
 Routes:
   GET  /parley-widget.js      the built widget (widget/dist/, made by `make widget`)
   GET  /config.js             `window.parleyConfig` for the demo page, from the environment
-  GET  /api/history/<id>      the conversation's messages, read server-side from Rasa's tracker
+  GET  /api/history/<id>      the conversation's messages (from Rasa's tracker API) and its
+                              handoff state (from the handoff service)
   POST /api/csat              a satisfaction rating, stored in the handoff service's ledger
   GET  /                      the demo page (widget/demo/)
 
@@ -16,6 +17,7 @@ knowing it is what gives access, like the conversation's own URL.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import os
@@ -140,11 +142,11 @@ def _quick_replies(data: dict[str, Any]) -> list[dict[str, str]]:
 
 
 def history_from_tracker(tracker: Mapping[str, Any]) -> dict[str, Any]:
-    """Messages (split the way Rasa's socket.io channel splits them), the handoff state and
-    the latest point where the conversation ended (for the satisfaction survey)."""
+    """Messages (split the way Rasa's socket.io channel splits them) and the latest point
+    where the conversation ended (for the satisfaction survey). The handoff state is not
+    worked out here: the handoff service keeps it (`handoff_state`)."""
     messages: list[dict[str, Any]] = []
     paused = False
-    agent = ""
     notices_in_pause = 0
     agent_spoke = False
     closed = False
@@ -154,7 +156,7 @@ def history_from_tracker(tracker: Mapping[str, Any]) -> dict[str, Any]:
         ts = event.get("timestamp")
         meta = event.get("metadata") or {}
         if kind == "pause":
-            paused, agent, notices_in_pause, agent_spoke, closed = True, "", 0, False, False
+            paused, notices_in_pause, agent_spoke, closed = True, 0, False, False
         elif kind == "resume":
             if paused:
                 end_key = f"handback:{ts}"
@@ -173,10 +175,8 @@ def history_from_tracker(tracker: Mapping[str, Any]) -> dict[str, Any]:
             if handoff is not None:
                 role = "agent" if handoff.get("agent") else "notice"
                 if role == "agent":
-                    agent, agent_spoke = str(handoff["agent"]), True
+                    agent_spoke = True
                 elif paused:
-                    if handoff.get("kind") == "joined" and handoff.get("name"):
-                        agent = str(handoff["name"])
                     # Joined notice first; a notice after the agent spoke (or a second one)
                     # while still paused means the chat was closed without handing back.
                     if agent_spoke or notices_in_pause or handoff.get("kind") == "closed":
@@ -209,12 +209,7 @@ def history_from_tracker(tracker: Mapping[str, Any]) -> dict[str, Any]:
                 messages.append(item)
             if meta.get("utter_action") in GOODBYE_ACTIONS and not paused:
                 end_key = f"goodbye:{ts}"
-    state = ("closed" if closed else "agent" if agent else "queued") if paused else "bot"
-    return {
-        "messages": messages[-MAX_MESSAGES:],
-        "handoff": {"state": state, "agent": agent if paused else ""},
-        "survey": end_key or None,
-    }
+    return {"messages": messages[-MAX_MESSAGES:], "survey": end_key or None}
 
 
 # --- upstream calls ---------------------------------------------------------------------
@@ -249,8 +244,33 @@ async def fetch_history(
 ) -> dict[str, Any]:
     query = urllib.parse.urlencode({"include_events": "ALL", "token": settings.rasa_token})
     sender = urllib.parse.quote(session_id, safe="")
-    tracker = await _call(client, f"{settings.rasa_url}/conversations/{sender}/tracker?{query}")
-    return history_from_tracker(tracker if isinstance(tracker, dict) else {})
+    tracker, handoff = await asyncio.gather(
+        _call(client, f"{settings.rasa_url}/conversations/{sender}/tracker?{query}"),
+        handoff_state(client, settings, session_id),
+    )
+    history = history_from_tracker(tracker if isinstance(tracker, dict) else {})
+    history["handoff"] = handoff
+    return history
+
+
+async def handoff_state(
+    client: httpx.AsyncClient, settings: Settings, session_id: str
+) -> dict[str, str] | None:
+    """`{"state": bot | queued | agent | closed, "agent": name}` from the handoff service,
+    or None when it cannot say (the widget then keeps what it shows)."""
+    if not settings.handoff_url:
+        return {"state": "bot", "agent": ""}
+    token = settings.handoff_token
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        found = await _call(
+            client, f"{settings.handoff_url}/internal/state", {"sender_id": session_id}, headers
+        )
+    except UpstreamError:
+        return None
+    if not isinstance(found, dict) or found.get("state") not in ("bot", "queued", "agent", "closed"):
+        return None
+    return {"state": str(found["state"]), "agent": str(found.get("agent") or "")[:80]}
 
 
 async def store_csat(

@@ -55,7 +55,6 @@ def test_user_and_bot_messages_split_like_the_socket_channel() -> None:
         ("bot", "Hello."),
         ("bot", "How can I help?"),
     ]
-    assert h["handoff"] == {"state": "bot", "agent": ""}
     assert h["survey"] is None
 
 
@@ -92,28 +91,25 @@ def test_button_presses_show_their_label_and_commands_are_hidden() -> None:
     assert [m["text"] for m in h["messages"]] == ["Talk to a person"]
 
 
-def test_handoff_states_agent_badge_and_hand_back_survey() -> None:
+def test_agent_messages_and_hand_back_survey() -> None:
     events = [
         user("person please", 1),
         bot("You're in the queue.", 2),
         {"event": "pause", "timestamp": 2.5},
     ]
-    assert history_from_tracker({"events": events})["handoff"]["state"] == "queued"
     events += [notice("Ana from support (human) joined the chat.", 3), agent("Hi, Ana here.", 4)]
     h = history_from_tracker({"events": events})
-    assert h["handoff"] == {"state": "agent", "agent": "Ana"}
     assert h["messages"][-2]["role"] == "notice"
     assert h["messages"][-1] == {"role": "agent", "text": "Hi, Ana here.", "ts": 4, "agent": "Ana"}
     assert h["survey"] is None
     events += [{"event": "resume", "timestamp": 5}, notice("You're talking to the AI again.", 5)]
     h = history_from_tracker({"events": events})
-    assert h["handoff"] == {"state": "bot", "agent": ""}
     assert h["survey"] == "handback:5"
     # The customer carried on chatting: no survey until the next ending.
     assert history_from_tracker({"events": [*events, user("thanks", 6)]})["survey"] is None
 
 
-def test_notices_keep_their_kind_and_the_joined_agent_shows_at_once() -> None:
+def test_notices_keep_their_kind() -> None:
     events = [
         user("person please", 1),
         notice("You're in the queue.", 2, kind="queued"),
@@ -121,8 +117,6 @@ def test_notices_keep_their_kind_and_the_joined_agent_shows_at_once() -> None:
         notice("Ana from support (human) joined the chat.", 3, kind="joined", name="Ana"),
     ]
     h = history_from_tracker({"events": events})
-    # The agent has not written yet, but the customer already knows who joined.
-    assert h["handoff"] == {"state": "agent", "agent": "Ana"}
     assert [m.get("kind") for m in h["messages"]] == [None, "queued", "joined"]
     spoofed = [notice("x", 1, kind="<img src=x onerror=alert(1)>")]
     assert "kind" not in history_from_tracker({"events": spoofed})["messages"][0]
@@ -136,7 +130,6 @@ def test_closed_by_the_agent_without_hand_back() -> None:
         notice("Our support team has closed this conversation.", 4),
     ]
     h = history_from_tracker({"events": events})
-    assert h["handoff"]["state"] == "closed"
     assert h["survey"] == "closed:4"
 
 

@@ -31,6 +31,8 @@ def upstream(calls: list[httpx.Request]) -> httpx.AsyncClient:
         if request.url.host == "rasa.test":
             events = [{"event": "user", "text": "hi", "timestamp": 1.0}]
             return httpx.Response(200, json={"events": events})
+        if request.url.path == "/internal/state":
+            return httpx.Response(200, json={"state": "agent", "agent": "Ana"})
         return httpx.Response(200, json={"ok": True})
 
     return httpx.AsyncClient(transport=httpx.MockTransport(handle))
@@ -46,6 +48,31 @@ def test_history_reads_rasa_with_the_token_the_browser_never_sees() -> None:
         assert "rasa-secret" not in reply.text
         assert client.get("/api/history/too-short").status_code == 404
     assert calls[0].url.params["token"] == "rasa-secret"
+
+
+def test_the_handoff_state_comes_from_the_handoff_service() -> None:
+    """Not from replaying the tracker: the handoff service keeps the state, and when it
+    cannot be asked the widget is told so (null) and keeps what it shows."""
+    calls: list[httpx.Request] = []
+    app = create_app(settings(HANDOFF_INTERNAL_TOKEN="t0ken"), upstream(calls))
+    with TestClient(app) as client:
+        assert client.get(f"/api/history/{SESSION}").json()["handoff"] == {
+            "state": "agent",
+            "agent": "Ana",
+        }
+    [state] = [c for c in calls if c.url.path == "/internal/state"]
+    assert json.loads(state.content) == {"sender_id": SESSION}
+    assert state.headers["Authorization"] == "Bearer t0ken"
+
+    def down(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "rasa.test":
+            return httpx.Response(200, json={"events": []})
+        raise httpx.ConnectError("refused")
+
+    app = create_app(settings(), httpx.AsyncClient(transport=httpx.MockTransport(down)))
+    with TestClient(app) as client:
+        reply = client.get(f"/api/history/{SESSION}")
+        assert reply.status_code == 200 and reply.json()["handoff"] is None
 
 
 def test_csat_goes_to_the_ledger_with_the_internal_token() -> None:
@@ -147,4 +174,4 @@ def test_api_requests_are_rate_limited_per_session_and_per_address() -> None:
         # A fresh session id does not get round the address's own limit (7: five so far).
         others = [client.get(f"/api/history/{'t' * 39}{i}").status_code for i in range(3)]
         assert others == [200, 200, 429]
-    assert len(calls) == 5  # refused requests never reached Rasa
+    assert len([c for c in calls if c.url.host == "rasa.test"]) == 5  # refused: never sent on

@@ -288,7 +288,8 @@ export class Widget {
     }
     if (sessionId !== this.store.sessionId()) return; // a new conversation started meanwhile
     this.reconcile(Array.isArray(history.messages) ? history.messages : []);
-    this.showHandoff(history.handoff || { state: "bot" });
+    // null: the handoff service could not say; keep what the widget shows.
+    if (history.handoff) this.showHandoff(history.handoff);
     if (history.survey && !this.store.surveyDone(history.survey)) this.showSurvey(history.survey, false);
   }
 
