@@ -8,8 +8,11 @@ Where a conversation lives, and how it is removed:
   can delete only the app's own messages; what agents wrote in the thread is reported, since
   only they or a workspace admin can delete it.
 - Rasa's tracker store: Rasa 3.6's HTTP API cannot delete a conversation (PUT .../tracker/
-  events only appends to a SQL tracker store), so the rows of its `events` table are deleted
-  directly, in the database at RASA_TRACKER_DB (and, if set, RASA_EVENTS_DB_URL's).
+  events only appends to a SQL tracker store), so a channel inside Rasa does it on Rasa's own
+  store (bot/privacy_channel.py, `POST /webhooks/privacy/forget`, with Rasa's token); the
+  retention purge asks it (`/activity`) who was active lately.
+- Rasa's SQL event broker table (what the handoff service follows): its rows of the
+  customer are deleted.
 - The handoff database: the ledger row, handoffs, their messages and outbox deliveries, and
   the knowledge answers and feedback recorded for the sender.
 Slack goes first: it needs the message ids kept in the handoff database, and if Slack cannot be
@@ -25,12 +28,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import delete, inspect, or_, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from handoff.db import Database, make_engine, rowcount
+from handoff.rasa_client import DeliveryError, RasaClient
 from handoff.models import (
     AnswerFeedback,
     Conversation,
@@ -160,10 +165,9 @@ class SlackEraser:
                 raise
 
 
-def _rasa_event_urls(settings: Settings) -> list[str]:
+def _broker_urls(settings: Settings) -> list[str]:
     broker = settings.event_broker_url
-    urls = [settings.rasa_tracker_db_url, "" if broker.startswith("amqp") else broker]
-    return [u for u in dict.fromkeys(urls) if u]
+    return [broker] if broker and not broker.startswith(("amqp://", "amqps://")) else []
 
 
 def _sqlite_missing(url: str) -> bool:
@@ -174,13 +178,15 @@ class Forgetter:
     def __init__(
         self,
         db: Database,
-        rasa_event_urls: list[str],
+        rasa: RasaClient | None,
         slack: SlackEraser | None,
         default_channel: str = "",
         keep_slack: bool = False,
+        broker_urls: list[str] | None = None,
     ) -> None:
         self.db = db
-        self.rasa_event_urls = rasa_event_urls
+        self.rasa = rasa
+        self.broker_urls = broker_urls or []
         self.slack = slack
         self.default_channel = default_channel
         self.keep_slack = keep_slack
@@ -197,7 +203,10 @@ class Forgetter:
             # Deleting a long history meets chat.delete's rate limit: wait as Slack asks.
             client.retry_handlers = [RateLimitErrorRetryHandler(max_retry_count=10)]
             slack = SlackEraser(client)
-        return cls(db, _rasa_event_urls(settings), slack, settings.slack_channel, keep_slack)
+        rasa = RasaClient(settings.rasa_url, settings.rasa_token, timeout=30.0)
+        return cls(
+            db, rasa, slack, settings.slack_channel, keep_slack, _broker_urls(settings)
+        )
 
     # -- one conversation -------------------------------------------------------------
     def forget(self, sender_id: str) -> ForgetReport:
@@ -215,7 +224,8 @@ class Forgetter:
                 session.execute(delete(OutboxItem).where(OutboxItem.handoff_id.in_(ids)))
             )
         self._erase_slack(posted, report)
-        for url in self.rasa_event_urls:
+        report.rasa_events += self._forget_in_rasa(sender_id)
+        for url in self.broker_urls:
             report.rasa_events += self._delete_rasa_events(url, sender_id)
         with self.db.session() as session:
             report.outbox_items += _count(
@@ -259,7 +269,20 @@ class Forgetter:
                     "Rasa or the handoff database yet. Run the command again."
                 ) from exc
 
+    def _forget_in_rasa(self, sender_id: str) -> int:
+        if self.rasa is None:
+            return 0
+        try:
+            return self.rasa.forget(sender_id)
+        except (DeliveryError, httpx.HTTPError) as exc:
+            raise ForgetError(
+                f"Rasa could not delete the conversation ({exc}); is Rasa running at "
+                f"{self.rasa.base_url} with RASA_TOKEN? Run the command again (Slack is done; "
+                "the handoff database is untouched)."
+            ) from exc
+
     def _delete_rasa_events(self, url: str, sender_id: str) -> int:
+        """The customer's rows in Rasa's SQL event broker table (not the tracker store)."""
         if _sqlite_missing(url):
             return 0
         engine = make_engine(url, wal=False)
@@ -273,7 +296,7 @@ class Forgetter:
                 return _count(result)
         except SQLAlchemyError as exc:
             raise ForgetError(
-                f"could not delete the conversation from Rasa's events table at {url} ({exc}); "
+                f"could not delete the conversation from Rasa's event broker table ({exc}); "
                 "run the command again (Slack is done; the handoff database is untouched)."
             ) from exc
         finally:
@@ -295,36 +318,12 @@ class Forgetter:
                     )
                 ).all()
             )
-        recent: set[str] = set()
         cutoff_ts = cutoff.replace(tzinfo=UTC).timestamp()
-        for url in self.rasa_event_urls:
-            old, new = self._rasa_senders(url, cutoff_ts)
-            candidates |= old
-            recent |= new
+        last = self.rasa.last_events() if self.rasa is not None else {}
+        candidates |= {sender for sender, ts in last.items() if ts < cutoff_ts}
+        recent = {sender for sender, ts in last.items() if ts >= cutoff_ts}
         # Someone still chatting in Rasa is kept, whatever the handoff database says.
         return sorted(candidates - recent)
-
-    def _rasa_senders(self, url: str, cutoff_ts: float) -> tuple[set[str], set[str]]:
-        """(senders whose newest Rasa event is older than the cutoff, senders active since).
-        Only Rasa's tracker store has a timestamp column; an event broker table is skipped."""
-        if _sqlite_missing(url):
-            return set(), set()
-        engine = make_engine(url, wal=False)
-        try:
-            inspector = inspect(engine)
-            if not inspector.has_table("events"):
-                return set(), set()
-            if "timestamp" not in {c["name"] for c in inspector.get_columns("events")}:
-                return set(), set()
-            with engine.connect() as conn:
-                rows = conn.execute(
-                    text("SELECT sender_id, MAX(timestamp) FROM events GROUP BY sender_id")
-                ).all()
-        finally:
-            engine.dispose()
-        old = {str(s) for s, last in rows if last is not None and float(last) < cutoff_ts}
-        new = {str(s) for s, last in rows if last is None or float(last) >= cutoff_ts}
-        return old, new
 
     def purge(self, older_than: timedelta, now: datetime | None = None) -> ForgetReport:
         """Forget every conversation idle for longer than `older_than`."""

@@ -132,3 +132,28 @@ class RasaClient:
 
     def resume(self, sender_id: str) -> None:
         self.append_events(sender_id, [{"event": "resume", "timestamp": time.time()}])
+
+    # -- privacy (bot/privacy_channel.py, inside Rasa) ---------------------------------
+    def _privacy(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        response = self._http.post(
+            f"{self.base_url}/webhooks/privacy/{name}", json=body, headers=headers
+        )
+        if response.is_error:
+            try:
+                reason = str(response.json().get("error") or response.text)
+            except ValueError:
+                reason = response.text
+            raise DeliveryError(f"Rasa answered {response.status_code}: {reason[:300]}")
+        data = response.json()
+        return data if isinstance(data, dict) else {}
+
+    def forget(self, sender_id: str) -> int:
+        """Delete the conversation from Rasa's tracker store; returns the events deleted."""
+        return int(self._privacy("forget", {"sender_id": sender_id}).get("events") or 0)
+
+    def last_events(self) -> dict[str, float]:
+        """Each conversation's newest event time in Rasa's tracker store (Unix seconds)."""
+        found = self._privacy("activity", {}).get("last_event") or {}
+        return {str(k): float(v) for k, v in found.items()} if isinstance(found, dict) else {}
+

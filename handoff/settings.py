@@ -119,8 +119,6 @@ class Settings:
     retry_base_seconds: float
     retry_max_seconds: float
     poll_seconds: float
-    # Rasa's SQL tracker store (endpoints.yml: SQLite at RASA_TRACKER_DB), for `forget`.
-    rasa_tracker_db_url: str = ""
     support_hours: SupportHours | None = None
     retention_days: int = 0  # 0: keep conversations until someone runs `forget`
     identity_secret: str = ""  # PARLEY_IDENTITY_SECRET: verifies signed customer ids
@@ -166,9 +164,6 @@ class Settings:
             retry_base_seconds=_float(env, "HANDOFF_RETRY_BASE_SECONDS", 1.0),
             retry_max_seconds=_float(env, "HANDOFF_RETRY_MAX_SECONDS", 300.0),
             poll_seconds=_float(env, "HANDOFF_POLL_SECONDS", 0.2),
-            rasa_tracker_db_url=(
-                f"sqlite:///{env.get('RASA_TRACKER_DB') or state_dir / 'tracker.db'}"
-            ),
             support_hours=_support_hours(env),
             retention_days=_retention_days(env),
             identity_secret=env.get("PARLEY_IDENTITY_SECRET", ""),

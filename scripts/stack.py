@@ -296,47 +296,75 @@ class Service:
     argv: list[str]
     ready: Callable[[], bool]
     url: str
+    env: dict[str, str] = field(default_factory=dict)  # this process's own settings
     process: subprocess.Popen[str] | None = None
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=40))
     pump: threading.Thread | None = None
 
 
-def services(settings: Settings, model: Path, token: str) -> list[Service]:
+def services(
+    settings: Settings, model: Path, token: str, replicas: int = 1
+) -> list[Service]:
+    """The processes to start. With `replicas` > 1, that many Rasa servers, action servers
+    and handoff services (replica i's Rasa calls action server i, whose handoff calls go to
+    handoff service i), all sharing the servers of PARLEY_DATABASE_URL and REDIS_URL."""
     host = settings.host
-    found: list[Service] = [
-        Service(
-            "actions",
-            [str(PYTHON_311), "-m", "rasa_sdk", "--actions", "actions",
-             "--port", str(settings.actions_port)],
-            ready=lambda: _http_ok(f"{settings.actions_url}/health"),
-            url=settings.actions_url,
-        ),
-        Service(
-            "rasa",
-            [str(RASA_BIN), "run", "--model", str(model), "--enable-api",
-             "--auth-token", token, "--cors", "*", "--interface", host,
-             "--port", str(settings.rasa_port),
-             "--endpoints", str(rasa_endpoints(settings)),
-             "--credentials", str(ROOT / "credentials.yml")],
-            ready=lambda: _rasa_ready(settings.rasa_url, token),
-            url=settings.rasa_url,
-        ),
+    endpoints = str(rasa_endpoints(settings))
+    found: list[Service] = []
+    for i in range(replicas):
+        ports = (
+            (settings.rasa_port, settings.actions_port, settings.handoff_port,
+             settings.handoff_internal_port)
+            if i == 0
+            else (free_port(), free_port(), free_port(), free_port())
+        )  # fmt: skip
+        rasa_port, actions_port, handoff_port, internal_port = ports
+        rasa_url = f"http://{host}:{rasa_port}"
+        actions_url = f"http://{settings.actions_host}:{actions_port}"
+        suffix = "" if i == 0 else f"-{i + 1}"
+        found += [
+            Service(
+                "actions" + suffix,
+                [str(PYTHON_311), "-m", "rasa_sdk", "--actions", "actions",
+                 "--port", str(actions_port)],
+                ready=lambda u=actions_url: _http_ok(f"{u}/health"),
+                url=actions_url,
+                env={"HANDOFF_URL": f"http://127.0.0.1:{internal_port}"},
+            ),
+            Service(
+                "rasa" + suffix,
+                [str(RASA_BIN), "run", "--model", str(model), "--enable-api",
+                 "--auth-token", token, "--cors", "*", "--interface", host,
+                 "--port", str(rasa_port),
+                 "--endpoints", endpoints,
+                 "--credentials", str(ROOT / "credentials.yml")],
+                ready=lambda u=rasa_url: _rasa_ready(u, token),
+                url=rasa_url,
+                env={"ACTION_ENDPOINT_URL": f"{actions_url}/webhook"},
+            ),
+        ]  # fmt: skip
+        if (ROOT / "handoff" / "__main__.py").exists():
+            found.append(
+                Service(
+                    "handoff" + suffix,
+                    [str(PYTHON_311), "-m", "handoff", "serve"],
+                    ready=lambda p=handoff_port: _port_open(host, p),
+                    url=f"http://{host}:{handoff_port}",
+                    env={
+                        "HANDOFF_PORT": str(handoff_port),
+                        "HANDOFF_INTERNAL_PORT": str(internal_port),
+                        "RASA_URL": rasa_url,
+                    },
+                )
+            )
+    found.append(
         Service(
             "web",
             [str(PYTHON_311), "-m", "widget.server"],
             ready=lambda: _http_ok(f"{settings.web_url}/"),
             url=settings.web_url,
-        ),
-    ]  # fmt: skip
-    if (ROOT / "handoff" / "__main__.py").exists():
-        found.append(
-            Service(
-                "handoff",
-                [str(PYTHON_311), "-m", "handoff", "serve"],
-                ready=lambda: _port_open(host, settings.handoff_port),
-                url=settings.handoff_url,
-            )
         )
+    )
     return found
 
 
@@ -504,9 +532,17 @@ def stop_processes(processes: list[subprocess.Popen[str]], grace: float = 10.0) 
 class Stack:
     """The running processes. Use as a context manager, or call start()/stop()."""
 
-    def __init__(self, settings: Settings, echo: IO[str] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, echo: IO[str] | None = None, replicas: int = 1
+    ) -> None:
+        if replicas > 1 and not (settings.database_url and settings.redis_url):
+            raise StackError(
+                "Several replicas share one database and one lock store: set "
+                "PARLEY_DATABASE_URL (PostgreSQL) and REDIS_URL."
+            )
         self.settings = settings
         self.echo = echo
+        self.replicas = replicas
         self.token = ""
         self.handoff_token = ""
         self.env: dict[str, str] = {}
@@ -543,11 +579,11 @@ class Stack:
         self.index_knowledge()
         logs_dir = settings.state_dir / "logs"
         logs_dir.mkdir(parents=True, exist_ok=True)
-        self.services = services(settings, model, self.token)
+        self.services = services(settings, model, self.token, self.replicas)
         for service in self.services:
             log = open(logs_dir / f"{service.name}.log", "a", encoding="utf-8")  # noqa: SIM115
             self._logs.append(log)
-            service.process = launch(service.argv, self.env)
+            service.process = launch(service.argv, {**self.env, **service.env})
             service.pump = threading.Thread(
                 target=self._pump, args=(service, log), name=f"log-{service.name}", daemon=True
             )

@@ -17,7 +17,13 @@ needs_rasa = pytest.mark.skipif(not RASA_PYTHON.exists(), reason="Rasa venv not 
 
 
 def run_probe(script: Path, *args: str, timeout: float = 600) -> Any:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
+    # The project's root on the path, as Rasa has it when run from there (custom components).
+    env = {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "PYTHONWARNINGS": "ignore",
+        "PYTHONPATH": str(ROOT),
+    }
     proc = subprocess.run(
         [str(RASA_PYTHON), str(script), *args],
         capture_output=True,

@@ -67,9 +67,31 @@ class FakeRasa:
                 if route:
                     self._reply(200, {"sender_id": route[0], "events": fake.events(route[0])})
 
+            def _privacy(self, name: str, body: Any) -> None:
+                """bot/privacy_channel.py's calls, on the fake's trackers."""
+                if self.headers.get("Authorization") != f"Bearer {fake.token}":
+                    self._reply(401, {"error": "unauthorized"})
+                    return
+                with fake._lock:
+                    if name == "forget":
+                        events = fake.trackers.pop(str(body.get("sender_id")), [])
+                        self._reply(200, {"events": len(events)})
+                    elif name == "activity":
+                        last = {
+                            sender: max(float(e.get("timestamp") or 0) for e in events)
+                            for sender, events in fake.trackers.items()
+                            if events
+                        }
+                        self._reply(200, {"last_event": last})
+                    else:
+                        self._reply(404, {"error": "not found"})
+
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"[]")
+                if self.path.startswith("/webhooks/privacy/"):
+                    self._privacy(self.path.rsplit("/", 1)[-1], body)
+                    return
                 route = self._route()
                 if not route:
                     return

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sqlite3
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -41,38 +40,32 @@ CHANNEL = "C_HANDOFF"
 DAY = 86_400.0
 
 
-def tracker_store(path: Path, rows: list[tuple[str, float]]) -> None:
-    """Rasa's SQL tracker store table, as Rasa 3.6 creates it."""
-    con = sqlite3.connect(path)
-    con.execute(
-        "CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, sender_id VARCHAR(255) "
-        "NOT NULL, type_name VARCHAR(255) NOT NULL, timestamp FLOAT, intent_name VARCHAR(255), "
-        "action_name VARCHAR(255), data TEXT)"
-    )
-    for sender, ts in rows:
-        con.execute(
-            "INSERT INTO events (sender_id, type_name, timestamp, data) VALUES (?, 'user', ?, ?)",
-            (sender, ts, json.dumps({"event": "user", "text": "hello", "timestamp": ts})),
-        )
-    con.commit()
-    con.close()
+def tracker_store(rasa: FakeRasa, rows: list[tuple[str, float]]) -> None:
+    """Conversations in Rasa's tracker store (the fake's: what Rasa's privacy channel sees)."""
+    with rasa._lock:
+        for sender, ts in rows:
+            event = {"event": "user", "text": "hello", "timestamp": ts}
+            rasa.trackers.setdefault(sender, []).append(event)
 
 
-def tracker_senders(path: Path) -> list[str]:
-    con = sqlite3.connect(path)
-    try:
-        return sorted({s for (s,) in con.execute("SELECT sender_id FROM events")})
-    finally:
-        con.close()
+def tracker_senders(rasa: FakeRasa) -> list[str]:
+    with rasa._lock:
+        return sorted(sender for sender, events in rasa.trackers.items() if events)
 
 
 def env_for(
-    monkeypatch: pytest.MonkeyPatch, tmp: Path, slack: MockSlack | None, **extra: str
+    monkeypatch: pytest.MonkeyPatch,
+    tmp: Path,
+    slack: MockSlack | None,
+    rasa: FakeRasa | None = None,
+    **extra: str,
 ) -> None:
     for key in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "HANDOFF_DB_URL", "RASA_EVENTS_DB_URL"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("PARLEY_STATE_DIR", str(tmp))
-    monkeypatch.setenv("RASA_TRACKER_DB", str(tmp / "tracker.db"))
+    if rasa is not None:
+        monkeypatch.setenv("RASA_URL", rasa.url)
+        monkeypatch.setenv("RASA_TOKEN", rasa.token)
     if slack is not None:
         monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
         monkeypatch.setenv("SLACK_SIGNING_SECRET", "secret")
@@ -134,7 +127,7 @@ def test_forget_deletes_the_conversation_everywhere_and_says_what_it_removed(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    env_for(monkeypatch, tmp_path, slack)
+    env_for(monkeypatch, tmp_path, slack, rasa)
     db = Database(f"sqlite:///{tmp_path / 'handoff.db'}")
     service = HandoffService(db, CHANNEL)
     client = make_web_client("xoxb-test", slack.base_url)
@@ -142,9 +135,10 @@ def test_forget_deletes_the_conversation_everywhere_and_says_what_it_removed(
     gone_ts = handoff_with_history(service, "cust-forget", worker, slack)
     kept_ts = handoff_with_history(service, "cust-other", worker, slack)
     agent_ts = slack.add_reply(CHANNEL, gone_ts, "U_ANA", "Ana typed this herself")
-    tracker_store(tmp_path / "tracker.db", [("cust-forget", 1.0), ("cust-forget", 2.0)])
-    tracker_store(tmp_path / "tracker.db", [("cust-other", 3.0)])
+    tracker_store(rasa, [("cust-forget", 1.0), ("cust-forget", 2.0)])
+    tracker_store(rasa, [("cust-other", 3.0)])
     assert len(slack.thread(CHANNEL, gone_ts)) == 3  # claimed note, relayed line, agent's own
+    in_rasa = len(rasa.events("cust-forget"))  # the two above and the notices Rasa was sent
 
     assert main(["forget", "cust-forget"]) == 0
     out = capsys.readouterr().out
@@ -157,12 +151,12 @@ def test_forget_deletes_the_conversation_everywhere_and_says_what_it_removed(
     deleted = [c["ts"] for c in slack.calls("chat.delete")]
     assert deleted[-1] == gone_ts  # replies first, the packet last
     # Rasa's tracker store and the handoff database.
-    assert tracker_senders(tmp_path / "tracker.db") == ["cust-other"]
+    assert tracker_senders(rasa) == ["cust-other"]
     assert set(counts(db, "cust-forget").values()) == {0}
     assert counts(db, "cust-other")["handoffs"] == 1 and counts(db, "cust-other")["answers"] == 1
     # What it says it removed.
     assert "Forgot cust-forget:" in out
-    assert "Rasa tracker store: 2 events" in out
+    assert f"Rasa tracker store: {in_rasa} events" in out
     assert "1 ledger rows, 1 handoffs" in out and "1 knowledge answers, 1 answer feedback" in out
     assert "Slack: 3 messages deleted" in out
     assert "1 messages NOT deleted" in out and f"{CHANNEL} {agent_ts}" in out
@@ -179,29 +173,32 @@ def test_forget_without_slack_access_stops_before_deleting_anything(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    env_for(monkeypatch, tmp_path, None)  # this shell has no Slack token
+    env_for(monkeypatch, tmp_path, None, rasa)  # this shell has no Slack token
     db = Database(f"sqlite:///{tmp_path / 'handoff.db'}")
     service = HandoffService(db, CHANNEL)
     client = make_web_client("xoxb-test", slack.base_url)
     worker = OutboxWorker(db, RasaClient(rasa.url, rasa.token), SlackDelivery(client, CHANNEL))
     handoff_with_history(service, "cust-x", worker, slack)
-    tracker_store(tmp_path / "tracker.db", [("cust-x", 1.0)])
+    tracker_store(rasa, [("cust-x", 1.0)])
 
     assert main(["forget", "cust-x"]) == 1
     err = capsys.readouterr().err
     assert "SLACK_BOT_TOKEN" in err and "--keep-slack" in err
-    assert counts(db, "cust-x")["handoffs"] == 1 and tracker_senders(tmp_path / "tracker.db")
+    assert counts(db, "cust-x")["handoffs"] == 1 and tracker_senders(rasa)
 
     assert main(["forget", "cust-x", "--keep-slack"]) == 0
-    assert counts(db, "cust-x")["handoffs"] == 0 and not tracker_senders(tmp_path / "tracker.db")
+    assert counts(db, "cust-x")["handoffs"] == 0 and not tracker_senders(rasa)
     assert len(slack.top_level(CHANNEL)) == 1  # left in Slack, as asked
     db.dispose()
 
 
 def test_purge_forgets_only_conversations_idle_in_every_store(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    rasa: FakeRasa,
 ) -> None:
-    env_for(monkeypatch, tmp_path, None)
+    env_for(monkeypatch, tmp_path, None, rasa)
     db = Database(f"sqlite:///{tmp_path / 'handoff.db'}")
     service = HandoffService(db)
     now = time.time()
@@ -212,7 +209,7 @@ def test_purge_forgets_only_conversations_idle_in_every_store(
             if conv.sender_id != "recent":
                 conv.last_activity_at = utcnow() - timedelta(days=100)
     tracker_store(
-        tmp_path / "tracker.db",
+        rasa,
         [
             ("old", now - 100 * DAY),
             ("rasa-only-old", now - 95 * DAY),
@@ -232,15 +229,22 @@ def test_purge_forgets_only_conversations_idle_in_every_store(
 
     assert main(["purge"]) == 0
     assert "Forgot 2 conversations idle for more than 30 days" in capsys.readouterr().out
-    assert tracker_senders(tmp_path / "tracker.db") == ["old-but-chatting", "recent"]
+    assert tracker_senders(rasa) == ["old-but-chatting", "recent"]
     with db.session() as s:
         left = sorted(s.scalars(select(Conversation.sender_id)))
     assert left == ["old-but-chatting", "recent"]
     db.dispose()
 
 
-def test_the_service_purges_on_start_and_daily_when_retention_is_set(tmp_path: Path) -> None:
-    env = {"PARLEY_STATE_DIR": str(tmp_path), "HANDOFF_RETENTION_DAYS": "7"}
+def test_the_service_purges_on_start_and_daily_when_retention_is_set(
+    tmp_path: Path, rasa: FakeRasa
+) -> None:
+    env = {
+        "PARLEY_STATE_DIR": str(tmp_path),
+        "HANDOFF_RETENTION_DAYS": "7",
+        "RASA_URL": rasa.url,
+        "RASA_TOKEN": rasa.token,
+    }
     settings = Settings.from_env(env)
     db = Database(settings.db_url)
     HandoffService(db).record_csat("stale", 4)

@@ -38,5 +38,7 @@ with tempfile.TemporaryDirectory() as tmp:
             "action": domain.action_names_or_texts[best] if pred.max_confidence > 0 else None,
             "confidence": pred.max_confidence,
             "priority": pred.policy_priority,
+            # The slot events the policy sets (why a person is brought in).
+            "slots": {e.key: e.value for e in pred.events if getattr(e, "key", None)},
         }
 print(json.dumps(out))
