@@ -59,13 +59,13 @@ clean: ## Remove trained models and local state (conversations, tokens, logs)
 	@python3 -m venv .tools && .tools/bin/pip install -q "uv==$(UV_VERSION)"
 
 # Python 3.11: actions, knowledge, handoff, tests. Exact versions come from uv.lock.
-.venv/.installed: pyproject.toml uv.lock | $(if $(findstring .tools,$(UV)),.tools/bin/uv)
+.venv/.installed: pyproject.toml uv.lock bot/shared/pyproject.toml | $(if $(findstring .tools,$(UV)),.tools/bin/uv)
 	@echo "Setting up the Python 3.11 environment (.venv)…"
 	@$(UV) sync --locked --python 3.11
 	@touch $@
 
 # Python 3.10: the Rasa server, pinned exactly in bot/requirements.txt.
-.venv-rasa/.installed: bot/requirements.txt | $(if $(findstring .tools,$(UV)),.tools/bin/uv)
+.venv-rasa/.installed: bot/requirements.txt bot/shared/pyproject.toml | $(if $(findstring .tools,$(UV)),.tools/bin/uv)
 	@echo "Setting up the Rasa environment (.venv-rasa, Python 3.10)…"
 	@python310="$$(scripts/find-python310)" && \
 	  $(UV) venv --quiet --allow-existing --python "$$python310" .venv-rasa && \

@@ -10,6 +10,15 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from parley_shared.triggers import (
+    ABSTENTIONS,
+    EXPLICIT,
+    FRUSTRATION,
+    LOOP,
+    SENSITIVE,
+    TRIGGER_SLOT,
+    Trigger,
+)
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
@@ -19,15 +28,6 @@ from handoff.notices import HANDOFF_META, QUEUED, notice_marker
 from handoff.packet import collect_packet
 from handoff.rate_limit import hourly_limiter
 from handoff.settings import Settings, SettingsError
-from handoff.triggers import (
-    ABSTENTIONS,
-    EXPLICIT,
-    FRUSTRATION,
-    LOOP,
-    SENSITIVE,
-    TRIGGER_SLOT,
-    Trigger,
-)
 from knowledge.phrases import phrase
 
 log = logging.getLogger(__name__)

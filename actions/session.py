@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from parley_shared import language
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, ConversationPaused, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from knowledge import language
 from knowledge.phrases import phrase
 
 METADATA_SLOT = "session_started_metadata"

@@ -71,8 +71,9 @@ def action_request(sender: str, question: str) -> dict[str, Any]:
 
 def answerer_steps(questions: list[str], rounds: int = 2) -> dict[str, list[float]]:
     """The answerer's own steps, timed in this process on one BLAS thread, as the action does."""
+    from parley_shared.language import detect
+
     from actions.knowledge_answer import answer_question
-    from knowledge.language import detect
     from knowledge.service import KnowledgeService
     from knowledge.settings import KnowledgeSettings
 

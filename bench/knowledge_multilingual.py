@@ -45,8 +45,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from parley_shared import language  # noqa: E402
+
 from bench.knowledge_common import write_results  # noqa: E402
-from knowledge import language  # noqa: E402
 from knowledge.articles import load_folder  # noqa: E402
 from knowledge.service import KnowledgeService  # noqa: E402
 from knowledge.settings import KnowledgeSettings  # noqa: E402

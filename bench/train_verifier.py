@@ -273,10 +273,9 @@ def squad(states: States, quick: bool) -> tuple[list[Pair], list[tuple[list[Pair
 # -- the model (torch; mirrors knowledge/verifier.py) -------------------------------------------
 def build_model() -> Any:
     import torch
+    from parley_shared.encoder import default_model_dir
     from safetensors.torch import load_file
     from torch import nn
-
-    from knowledge.encoder import default_model_dir
 
     base = load_file(str(default_model_dir() / "model.safetensors"))
 

@@ -8,15 +8,9 @@ the proxy forwarded. Without that setting every customer behind the proxy shares
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(1, str(ROOT))
-
-from handoff.message_guard import (  # noqa: E402  (pure Python, importable from Rasa's venv)
+from handoff.message_guard import (
     Admitted,
     GuardSettings,
     MessageGuard,

@@ -4,9 +4,11 @@ ask: a sensitive topic, frustration, a repeated question (checked right after ea
 customer message) or too many answers in a row where the bot could not help (checked
 right after the knowledge answer). The rules still handle the explicit request.
 
-The decisions live in `handoff/triggers.py` (pure Python, shared with the action server)
-and are configured in `handoff/triggers.yml` (HANDOFF_TRIGGERS_FILE). The policy has
-nothing to learn; it outranks RulePolicy (priority 7 > 6) only when a trigger fires.
+The decisions live in `parley_shared.triggers` (bot/shared/, installed into both
+environments) and are configured in `bot/shared/parley_shared/triggers.yml`
+(HANDOFF_TRIGGERS_FILE). The policy decides why, once: it sets the `handoff_trigger` slot,
+which the handoff action reads. It has nothing to learn; it outranks RulePolicy (priority
+7 > 6) only when a trigger fires.
 
 config.yml:
     policies:
@@ -17,10 +19,10 @@ config.yml:
 # ruff: noqa: UP006, UP019, UP035, UP045
 
 import logging
-import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Text, Tuple
 
+from parley_shared import triggers
 from rasa.core.policies.policy import Policy, PolicyPrediction
 from rasa.engine.graph import ExecutionContext
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -31,12 +33,6 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import SlotSet
 from rasa.shared.core.generator import TrackerWithCachedStates
 from rasa.shared.core.trackers import DialogueStateTracker
-
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(1, str(ROOT))
-
-from handoff import triggers  # noqa: E402  (pure Python, importable from Rasa's venv)
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 each customer message, sets the `language` slot (en, de, es, fr, zh or ja) when it changes.
 
 The widget's language (message metadata `language`, else `locale`) is the default; the
-message itself decides when it is clearly in another language (knowledge/language.py). The
+message itself decides when it is clearly in another language (parley_shared.language). The
 slot is set through the prediction's events, which Rasa applies whichever policy wins, so
 the next response (`utter_greet`, ...) already has its variation in that language, and the
 actions read the same slot.
@@ -16,10 +16,10 @@ config.yml:
 # ruff: noqa: UP006, UP019, UP035, UP045
 
 import logging
-import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Text
 
+from parley_shared import language
 from rasa.core.policies.policy import Policy, PolicyPrediction
 from rasa.engine.graph import ExecutionContext
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -30,12 +30,6 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import SlotSet, UserUttered
 from rasa.shared.core.generator import TrackerWithCachedStates
 from rasa.shared.core.trackers import DialogueStateTracker
-
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(1, str(ROOT))
-
-from knowledge import language  # noqa: E402  (standard library + langid only)
 
 logger = logging.getLogger(__name__)
 SLOT = "language"

@@ -93,9 +93,7 @@ class PrivacyChannel(InputChannel):
         given = (request.headers.get("authorization") or "").encode()
         return bool(self.token) and hmac.compare_digest(given, f"Bearer {self.token}".encode())
 
-    def blueprint(
-        self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
-    ) -> Blueprint:
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         bp = Blueprint("privacy_webhook", __name__)
 
         @bp.route("/forget", methods=["POST"])

@@ -52,7 +52,9 @@ class HandoffClient:
         try:
             response = self._http.post(f"{self.url}/internal/{name}", json=body)
         except httpx.HTTPError as exc:
-            raise HandoffUnavailable(f"the handoff service at {self.url} did not answer: {exc}")
+            raise HandoffUnavailable(
+                f"the handoff service at {self.url} did not answer: {exc}"
+            ) from exc
         if response.status_code >= 500:
             raise HandoffUnavailable(f"the handoff service answered {response.status_code}")
         response.raise_for_status()

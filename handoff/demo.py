@@ -19,9 +19,11 @@ from importlib import resources
 from typing import Any
 
 import yaml
+from parley_shared.triggers import TriggerConfig, explain, load_config, on_user_message
 from sqlalchemy import delete, func, select
 
 from handoff.db import Database
+from handoff.event_broker import EventHandler
 from handoff.models import (
     AnswerFeedback,
     Conversation,
@@ -33,9 +35,7 @@ from handoff.models import (
 )
 from handoff.notices import HANDOFF_META, QUESTION_META, QUEUED, QUEUED_NOTICE, notice_marker
 from handoff.packet import collect_packet
-from handoff.event_broker import EventHandler
 from handoff.service import HandoffError, HandoffService
-from handoff.triggers import TriggerConfig, explain, load_config, on_user_message
 from knowledge.text import clean_question
 
 DEMO_PREFIX = "demo-"

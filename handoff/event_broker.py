@@ -15,6 +15,7 @@ wait and take over when it goes. Message keys make a replay harmless."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -227,10 +228,8 @@ class _AdvisoryLock:
 
     def release(self) -> None:
         if self._conn is not None:
-            try:
+            with contextlib.suppress(SQLAlchemyError):
                 self._conn.close()
-            except SQLAlchemyError:
-                pass
             self._conn = None
 
 
@@ -280,10 +279,8 @@ class PikaConsumer(_Follower):
             finally:
                 self.consuming.clear()
                 if connection is not None and connection.is_open:
-                    try:
+                    with contextlib.suppress(Exception):
                         connection.close()
-                    except Exception:  # noqa: BLE001
-                        pass
             self._stop.wait(self.retry_seconds)
 
     def _on_message(self, channel: Any, method: Any, _properties: Any, body: bytes) -> None:

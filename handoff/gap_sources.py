@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from parley_shared.triggers import FRUSTRATION
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from handoff.db import Database
 from handoff.models import ABSTAINED, AnswerFeedback, Handoff, KnowledgeAnswer, Message
-from handoff.triggers import FRUSTRATION
 
 ABSTAINED_KIND = "abstained"
 SAID_NO = "said_no"

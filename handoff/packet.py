@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from parley_shared import language
+
 from handoff.identity import is_verified
 from handoff.plain_text import one_line, terminal_safe
 from handoff.slack_text import escape, truncate
 from handoff.summary import extractive_summary
-from knowledge import language
 
 CLAIM_ACTION = "handoff_claim"
 RESOLVE_ACTION = "handoff_resolve"

@@ -35,7 +35,6 @@ from sqlalchemy import delete, inspect, or_, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from handoff.db import Database, make_engine, rowcount
-from handoff.rasa_client import DeliveryError, RasaClient
 from handoff.models import (
     AnswerFeedback,
     Conversation,
@@ -45,6 +44,7 @@ from handoff.models import (
     OutboxItem,
     utcnow,
 )
+from handoff.rasa_client import DeliveryError, RasaClient
 from handoff.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -204,9 +204,7 @@ class Forgetter:
             client.retry_handlers = [RateLimitErrorRetryHandler(max_retry_count=10)]
             slack = SlackEraser(client)
         rasa = RasaClient(settings.rasa_url, settings.rasa_token, timeout=30.0)
-        return cls(
-            db, rasa, slack, settings.slack_channel, keep_slack, _broker_urls(settings)
-        )
+        return cls(db, rasa, slack, settings.slack_channel, keep_slack, _broker_urls(settings))
 
     # -- one conversation -------------------------------------------------------------
     def forget(self, sender_id: str) -> ForgetReport:

@@ -156,4 +156,3 @@ class RasaClient:
         """Each conversation's newest event time in Rasa's tracker store (Unix seconds)."""
         found = self._privacy("activity", {}).get("last_event") or {}
         return {str(k): float(v) for k, v in found.items()} if isinstance(found, dict) else {}
-

@@ -2,8 +2,8 @@
 
 One process runs: two HTTP listeners on Starlette under uvicorn (the public one with
 `/slack/events` for Slack and `/report`; the internal API for the action server, the widget
-server and the console on a loopback-only one), the outbox worker, the follower of Rasa's event broker, the
-idle sweeper and, when SLACK_APP_TOKEN is set, the Socket Mode connection."""
+server and the console on a loopback-only one), the outbox worker, the follower of Rasa's
+event broker, the idle sweeper and, when SLACK_APP_TOKEN is set, the Socket Mode connection."""
 
 from __future__ import annotations
 
@@ -26,9 +26,9 @@ from starlette.routing import Route
 
 from handoff.asgi import ASGIApp, BodyLimitMiddleware, ThreadedServer
 from handoff.db import Database
+from handoff.event_broker import follower_for
 from handoff.outbox import OutboxWorker
 from handoff.rasa_client import RasaClient
-from handoff.event_broker import follower_for
 from handoff.service import HandoffError, HandoffService
 from handoff.settings import Settings
 

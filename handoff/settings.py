@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from parley_shared import triggers
+
 from handoff.support_hours import SupportHours, SupportHoursError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -159,7 +161,7 @@ class Settings:
             slack_app_token=env.get("SLACK_APP_TOKEN", ""),
             slack_api_url=env.get("SLACK_API_URL") or "https://slack.com/api/",
             slack_channel=env.get("SLACK_HANDOFF_CHANNEL", ""),
-            triggers_file=Path(env.get("HANDOFF_TRIGGERS_FILE") or PACKAGE_DIR / "triggers.yml"),
+            triggers_file=Path(env.get("HANDOFF_TRIGGERS_FILE") or triggers.DEFAULT_FILE),
             idle_minutes=_float(env, "HANDOFF_IDLE_MINUTES", 30.0),
             retry_base_seconds=_float(env, "HANDOFF_RETRY_BASE_SECONDS", 1.0),
             retry_max_seconds=_float(env, "HANDOFF_RETRY_MAX_SECONDS", 300.0),

@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from parley_shared.language import DEFAULT
 
 from knowledge.evidence import Evidence
-from knowledge.language import DEFAULT
 from knowledge.phrases import phrase
 from knowledge.retriever import ArticleHit
 from knowledge.text import word_count

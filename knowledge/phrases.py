@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from knowledge.language import DEFAULT
+from parley_shared.language import DEFAULT
 
 CATALOGUE = Path(__file__).with_name("phrases.yml")
 

@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+from parley_shared.language import detect as detect_language
+from parley_shared.language import normalise as normalise_language
 
 from knowledge.answer import (
     Answer,
@@ -32,8 +34,6 @@ from knowledge.deadline import BoundedCalls, CallsBusy
 from knowledge.embeddings import LocalEmbeddings, language_gap, make_embeddings
 from knowledge.evidence import Evidence, SentenceEvidence
 from knowledge.indexer import Indexer, IndexReport, relative_to
-from knowledge.language import detect as detect_language
-from knowledge.language import normalise as normalise_language
 from knowledge.retriever import ArticleHit, Retriever
 from knowledge.settings import DEFAULT_MIN_SCORE, DEFAULT_SUGGEST_SCORE, KnowledgeSettings
 from knowledge.store import open_vectorstore

@@ -25,6 +25,7 @@ import urllib.request
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -32,15 +33,15 @@ ROOT = Path(__file__).resolve().parent.parent
 RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
 PYTHON_311 = ROOT / ".venv" / "bin" / "python"
 # Everything a trained model depends on: change any of these and the model is retrained (the
-# NLU featurizer runs knowledge/encoder.py). The channels (bot/*_channel.py, bot/channels/)
-# only run in the server, so editing them needs a restart, not a six-minute retraining.
+# NLU featurizer runs the shared encoder). The channels (bot/*_channel.py) only run in the
+# server, so editing them needs a restart, not a six-minute retraining.
 MODEL_INPUTS = (
     "config.yml",
     "domain.yml",
     "bot/data",
     "bot/components",
     "bot/handoff_bridge.py",
-    "knowledge/encoder.py",
+    "bot/shared/parley_shared/encoder.py",
 )
 MODEL_PREFIX = "parley-"
 # The RabbitMQ queue Rasa fills for the handoff service (handoff/event_broker.py).
@@ -302,9 +303,7 @@ class Service:
     pump: threading.Thread | None = None
 
 
-def services(
-    settings: Settings, model: Path, token: str, replicas: int = 1
-) -> list[Service]:
+def services(settings: Settings, model: Path, token: str, replicas: int = 1) -> list[Service]:
     """The processes to start. With `replicas` > 1, that many Rasa servers, action servers
     and handoff services (replica i's Rasa calls action server i, whose handoff calls go to
     handoff service i), all sharing the servers of PARLEY_DATABASE_URL and REDIS_URL."""
@@ -327,7 +326,7 @@ def services(
                 "actions" + suffix,
                 [str(PYTHON_311), "-m", "rasa_sdk", "--actions", "actions",
                  "--port", str(actions_port)],
-                ready=lambda u=actions_url: _http_ok(f"{u}/health"),
+                ready=partial(_http_ok, f"{actions_url}/health"),
                 url=actions_url,
                 env={"HANDOFF_URL": f"http://127.0.0.1:{internal_port}"},
             ),
@@ -338,7 +337,7 @@ def services(
                  "--port", str(rasa_port),
                  "--endpoints", endpoints,
                  "--credentials", str(ROOT / "credentials.yml")],
-                ready=lambda u=rasa_url: _rasa_ready(u, token),
+                ready=partial(_rasa_ready, rasa_url, token),
                 url=rasa_url,
                 env={"ACTION_ENDPOINT_URL": f"{actions_url}/webhook"},
             ),
@@ -348,7 +347,7 @@ def services(
                 Service(
                     "handoff" + suffix,
                     [str(PYTHON_311), "-m", "handoff", "serve"],
-                    ready=lambda p=handoff_port: _port_open(host, p),
+                    ready=partial(_port_open, host, handoff_port),
                     url=f"http://{host}:{handoff_port}",
                     env={
                         "HANDOFF_PORT": str(handoff_port),
@@ -532,9 +531,7 @@ def stop_processes(processes: list[subprocess.Popen[str]], grace: float = 10.0) 
 class Stack:
     """The running processes. Use as a context manager, or call start()/stop()."""
 
-    def __init__(
-        self, settings: Settings, echo: IO[str] | None = None, replicas: int = 1
-    ) -> None:
+    def __init__(self, settings: Settings, echo: IO[str] | None = None, replicas: int = 1) -> None:
         if replicas > 1 and not (settings.database_url and settings.redis_url):
             raise StackError(
                 "Several replicas share one database and one lock store: set "

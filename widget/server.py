@@ -52,6 +52,7 @@ MAX_COMMENT = 1000
 MAX_BODY = 16_384  # a survey answer; nothing else is posted here
 HANDOFF_META = "parley_handoff"
 NOTICE_KINDS = ("queued", "joined", "handback", "closed")
+HANDOFF_STATES = ("bot", "queued", "agent", "closed")
 GOODBYE_ACTIONS = frozenset({"utter_goodbye"})
 
 
@@ -149,18 +150,17 @@ def history_from_tracker(tracker: Mapping[str, Any]) -> dict[str, Any]:
     paused = False
     notices_in_pause = 0
     agent_spoke = False
-    closed = False
     end_key = ""
     for event in tracker.get("events") or []:
         kind = event.get("event")
         ts = event.get("timestamp")
         meta = event.get("metadata") or {}
         if kind == "pause":
-            paused, notices_in_pause, agent_spoke, closed = True, 0, False, False
+            paused, notices_in_pause, agent_spoke = True, 0, False
         elif kind == "resume":
             if paused:
                 end_key = f"handback:{ts}"
-            paused, closed = False, False
+            paused = False
         elif kind == "user":
             text = str(event.get("text") or "")
             if text.startswith("/"):
@@ -180,7 +180,6 @@ def history_from_tracker(tracker: Mapping[str, Any]) -> dict[str, Any]:
                     # Joined notice first; a notice after the agent spoke (or a second one)
                     # while still paused means the chat was closed without handing back.
                     if agent_spoke or notices_in_pause or handoff.get("kind") == "closed":
-                        closed = True
                         end_key = f"closed:{ts}"
                     notices_in_pause += 1
             sources = _custom_sources(data.get("custom"))
@@ -268,7 +267,7 @@ async def handoff_state(
         )
     except UpstreamError:
         return None
-    if not isinstance(found, dict) or found.get("state") not in ("bot", "queued", "agent", "closed"):
+    if not isinstance(found, dict) or found.get("state") not in HANDOFF_STATES:
         return None
     return {"state": str(found["state"]), "agent": str(found.get("agent") or "")[:80]}
 

@@ -1,21 +1,20 @@
 """Dense sentence features from all-MiniLM-L6-v2, loaded offline from the packaged weights.
 
-The encoder is the plain-numpy implementation in `knowledge/encoder.py` (shared with the
-knowledge answerer, so both sides embed text the same way). It is loaded from its file rather
-than as `knowledge.encoder`, so nothing else from the 3.11 `knowledge` package is imported here.
+The encoder is the plain-NumPy implementation in `parley_shared.encoder` (bot/shared/, the
+package installed into both environments), shared with the knowledge answerer so both sides
+embed text the same way.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-import sys
 import threading
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
+from parley_shared import encoder
+from parley_shared.encoder import MiniLMEncoder
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
@@ -30,30 +29,15 @@ from bot.components.fingerprint import source_fingerprint
 
 logger = logging.getLogger(__name__)
 
-ENCODER_FILE = Path(__file__).resolve().parents[2] / "knowledge" / "encoder.py"
-_MODULE_NAME = "parley_minilm_encoder"
 _lock = threading.Lock()
 _encoders: dict[str | None, Any] = {}
-
-
-def _encoder_module() -> ModuleType:
-    if _MODULE_NAME in sys.modules:
-        return sys.modules[_MODULE_NAME]
-    spec = importlib.util.spec_from_file_location(_MODULE_NAME, ENCODER_FILE)
-    if spec is None or spec.loader is None:
-        raise InvalidConfigException(f"sentence encoder not found at {ENCODER_FILE}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[_MODULE_NAME] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def get_encoder(model_dir: str | None = None) -> Any:
     """One encoder per model folder and process (the weights take ~90 MB)."""
     with _lock:
         if model_dir not in _encoders:
-            module = _encoder_module()
-            _encoders[model_dir] = module.MiniLMEncoder(Path(model_dir) if model_dir else None)
+            _encoders[model_dir] = MiniLMEncoder(Path(model_dir) if model_dir else None)
         return _encoders[model_dir]
 
 
@@ -104,7 +88,8 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
     @classmethod
     def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
         # Rasa caches featurizer outputs: recompute them when the encoder code changes.
-        return source_fingerprint(Path(__file__), ENCODER_FILE) + str(config.get("model_dir"))
+        own = source_fingerprint(Path(__file__), Path(encoder.__file__))
+        return own + str(config.get("model_dir"))
 
     @classmethod
     def validate_config(cls, config: dict[str, Any]) -> None:

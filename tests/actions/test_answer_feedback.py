@@ -7,6 +7,7 @@ import copy
 from typing import Any
 
 import pytest
+from parley_shared.triggers import TriggerConfig, consecutive_abstentions, explain
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
@@ -14,7 +15,6 @@ from sqlalchemy import select
 from actions.answer_feedback import ActionAnswerFeedback
 from handoff.db import Database
 from handoff.models import AnswerFeedback
-from handoff.triggers import TriggerConfig, consecutive_abstentions, explain
 from tests.conftest import load_json
 
 SNAPSHOT = "kb_tracker_feedback_no_to_answer.json"

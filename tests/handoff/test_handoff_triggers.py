@@ -4,8 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from handoff.triggers import (
+from parley_shared.triggers import (
     ABSTENTIONS,
     FRUSTRATION,
     LOOP,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import string
 
 import pytest
+from parley_shared import language
 
-from knowledge import language
 from knowledge.chunking import split_sentences
 from knowledge.phrases import CATALOGUE, PhraseCatalogueError, catalogue, phrase
 from knowledge.text import terms, word_count
