@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import logging
 import os
+import socket
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from langchain_chroma import Chroma
 from tqdm import tqdm
@@ -24,7 +27,7 @@ from knowledge.articles import (
     parse_article,
 )
 from knowledge.chunking import Chunk, chunk_article
-from knowledge.store import FileEntry, Manifest
+from knowledge.store import FileEntry, Manifest, SharedManifest
 
 log = logging.getLogger(__name__)
 
@@ -113,12 +116,195 @@ def index_lock(
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def _advisory_key(name: str) -> int:
+    """A signed 64-bit advisory-lock key for `name` (the same in every replica)."""
+    digest = hashlib.sha256(f"parley.knowledge.writer:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _libpq_url(url: str) -> str:
+    """postgresql+psycopg://… (SQLAlchemy's spelling) as libpq reads it: postgresql://…"""
+    scheme, sep, rest = url.partition("://")
+    return scheme.split("+", 1)[0] + sep + rest
+
+
+class PostgresWriterLock:
+    """The shared index's writer lease as a PostgreSQL advisory lock (with a database URL).
+
+    `pg_try_advisory_lock` on a connection of its own, held for as long as this replica is
+    the writer: exact where the Chroma lease is best effort. It is released by `release()`,
+    when the process exits, or when the connection dies; a writer that stops answering for
+    IDLE_SECONDS (hung, cut off) loses it to the server's idle_session_timeout, as the Chroma
+    lease expires. The key is derived from the shared collection's name.
+    """
+
+    # As long as the Chroma lease lasts; the writer checks every 15 s mid-run, every 5 s
+    # between runs (knowledge/service.py's tidy).
+    IDLE_SECONDS = int(SharedManifest.LEASE_SECONDS)
+
+    def __init__(self, database_url: str, name: str) -> None:
+        self.database_url = _libpq_url(database_url)
+        self.name = name
+        self.key = _advisory_key(name)
+        self._conn: Any = None  # psycopg.Connection while held
+        self._mutex = threading.Lock()  # the watcher thread and a CLI call may both ask
+
+    def take(self, wait: float = 0.0, notify: Callable[[str], None] | None = None) -> bool:
+        """Hold the lock (or check that it is still held): True if this process writes.
+        With `wait` it keeps trying that many seconds, telling `notify` (or the log) once
+        who holds it; False if another process still holds it then (or the database cannot
+        be reached: then nobody can be sure, and following is the safe side)."""
+        deadline = time.monotonic() + wait
+        told = False
+        while True:
+            if self._try():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            if not told:
+                (notify or log.warning)(
+                    f"The knowledge index is busy: {self.holder()} writes it; waiting up to "
+                    f"{wait:.0f} s."
+                )
+                told = True
+            time.sleep(0.2)
+
+    def held(self) -> bool:
+        """Whether this process holds it now (its connection still answers)."""
+        with self._mutex:
+            return self._alive()
+
+    def release(self) -> None:
+        """Let another replica write (closing the connection ends the session's lock)."""
+        with self._mutex:
+            self._drop()
+
+    def holder(self) -> str:
+        """Who holds the lock, as its connection names itself; "another replica" if not known."""
+        import psycopg
+
+        try:
+            with psycopg.connect(self.database_url, connect_timeout=5, autocommit=True) as conn:
+                row = conn.execute(
+                    "SELECT a.application_name, a.client_addr::text, a.pid FROM pg_locks l "
+                    "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' "
+                    "AND l.granted AND l.classid = %s AND l.objid = %s AND l.objsubid = 1",
+                    ((self.key >> 32) & 0xFFFFFFFF, self.key & 0xFFFFFFFF),
+                ).fetchone()
+        except psycopg.Error:
+            return "another replica"
+        if not row:
+            return "another replica"
+        name, address, pid = row
+        return f"{name or 'a connection'} (from {address or 'a local socket'}, server pid {pid})"
+
+    def _alive(self) -> bool:
+        if self._conn is None:
+            return False
+        try:
+            self._conn.execute("SELECT 1")  # also resets the server's idle clock
+            return True
+        except Exception:
+            self._drop()  # the session is gone, and the lock with it
+            return False
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def _try(self) -> bool:
+        import psycopg
+
+        with self._mutex:
+            if self._alive():
+                return True
+            me = f"parley index writer {socket.gethostname()}:{os.getpid()}"[:63]
+            try:
+                conn = psycopg.connect(
+                    self.database_url,
+                    autocommit=True,
+                    connect_timeout=5,
+                    application_name=me,
+                    # A dead peer is noticed within a minute or so, not after hours.
+                    keepalives=1,
+                    keepalives_idle=20,
+                    keepalives_interval=10,
+                    keepalives_count=3,
+                )
+            except psycopg.Error as error:
+                log.warning("knowledge: cannot reach the database for the writer lock: %s", error)
+                return False
+            try:
+                row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
+                got = bool(row and row[0])
+                if got:
+                    # PostgreSQL 14+: a writer that stops answering loses the lock.
+                    with contextlib.suppress(psycopg.Error):
+                        conn.execute(f"SET idle_session_timeout = '{self.IDLE_SECONDS}s'")
+            except psycopg.Error as error:
+                log.warning("knowledge: the writer lock failed: %s", error)
+                got = False
+            if got:
+                self._conn = conn
+            else:
+                conn.close()
+            return got
+
+
 class Indexer:
-    def __init__(self, folder: Path, store: Chroma, manifest: Manifest, index_dir: Path) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        store: Chroma,
+        manifest: Manifest,
+        index_dir: Path,
+        database_url: str | None = None,
+    ) -> None:
         self.folder = folder
         self.store = store
         self.manifest = manifest
         self.index_dir = index_dir
+        self.writer = False
+        # PARLEY_DATABASE_URL: with a shared index (Chroma server), the writer lease is a
+        # PostgreSQL advisory lock instead of a lease record in Chroma. Read when first
+        # needed, so it can also be set after construction.
+        self.database_url = database_url
+        self._pg_lock: PostgresWriterLock | None = None
+
+    def writer_lock(self) -> PostgresWriterLock | None:
+        """The PostgreSQL writer lock, when a shared index has a database URL."""
+        if not (self.database_url and isinstance(self.manifest, SharedManifest)):
+            return None
+        if self._pg_lock is None or self._pg_lock.database_url != _libpq_url(self.database_url):
+            if self._pg_lock is not None:
+                self._pg_lock.release()
+            self._pg_lock = PostgresWriterLock(self.database_url, self.manifest.col.name)
+        return self._pg_lock
+
+    def _take_writer_lease(self) -> bool:
+        lock = self.writer_lock()
+        return lock.take() if lock is not None else self.manifest.take_writer_lease()
+
+    def _renew_writer_lease(self) -> None:
+        """Mid-run: keep the lease. Having lost the PostgreSQL lock (its connection died and
+        another replica took it), the run stops before its switch rather than write twice."""
+        lock = self.writer_lock()
+        if lock is None:
+            self.manifest.take_writer_lease()
+        elif not lock.take():
+            self.writer = False
+            raise IndexBusyError(
+                "lost the shared knowledge index's writer lock (the database connection "
+                f"dropped) and {lock.holder()} writes it now; this run stopped before its "
+                "switch, so nothing half-done is served"
+            )
+
+    def close(self) -> None:
+        """Give up the writer lock now (another replica takes over at its next look)."""
+        if self._pg_lock is not None:
+            self._pg_lock.release()
         self.writer = False
 
     def _cleanup_pending(self) -> None:
@@ -149,7 +335,7 @@ class Indexer:
             return
         with index_lock(self.index_dir):
             if self.writer:
-                self.writer = self.manifest.take_writer_lease()
+                self.writer = self._take_writer_lease()
             if self.writer:
                 self._delete_due()
 
@@ -174,7 +360,7 @@ class Indexer:
 
     def _sync(self, only: Iterable[str] | None, progress: bool, force: bool) -> IndexReport:
         report = IndexReport()
-        was_writer, self.writer = self.writer, self.manifest.take_writer_lease()
+        was_writer, self.writer = self.writer, self._take_writer_lease()
         if not self.writer:
             report.follower = True
             report.generation = self.manifest.generation()
@@ -279,7 +465,7 @@ class Indexer:
             if self.manifest.shared and time.monotonic() - renewed > LEASE_RENEW_SECONDS:
                 # A long first index (the dual encoder embeds every passage twice) must not
                 # outlast the writer lease and let a second replica start writing too.
-                self.manifest.take_writer_lease()
+                self._renew_writer_lease()
                 renewed = time.monotonic()
             batch = missing[s : s + BATCH]
             self.store.add_texts(
@@ -292,6 +478,8 @@ class Indexer:
         report.embedded_chunks = len(missing)
 
         gone = sorted(set(gone))
+        if self.writer_lock() is not None:
+            self._renew_writer_lease()  # still the one writer, right before the switch
         report.generation = self.manifest.commit(upserts, gone, touch)  # the atomic switch
         self.manifest.set_meta("pending", "")
         report.indexed = [e.path for e in upserts]
