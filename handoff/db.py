@@ -6,10 +6,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from handoff.models import Base
+
+SCHEMA_LOCK_KEY = 0x50415253  # advisory lock held while the handoff tables are created
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -56,7 +58,13 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
-        Base.metadata.create_all(self.engine)
+        if self.engine.dialect.name == "postgresql":
+            # Replicas starting together on a fresh database: one creates the tables.
+            with self.engine.begin() as conn:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK_KEY})
+                Base.metadata.create_all(conn)
+        else:
+            Base.metadata.create_all(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager

@@ -254,6 +254,10 @@ class PikaConsumer(_Follower):
         import pika
         from pika.exceptions import AMQPError
 
+        # pika logs every refused connection as an error; retrying is normal here (RabbitMQ
+        # restarting, another replica holding the queue): this loop says what matters.
+        logging.getLogger("pika").setLevel(logging.CRITICAL)
+
         while not self._stop.is_set():
             connection = None
             try:
@@ -273,7 +277,10 @@ class PikaConsumer(_Follower):
                 while not self._stop.is_set():
                     connection.process_data_events(time_limit=0.5)
             except AMQPError as exc:
-                log.debug("RabbitMQ: %r (will retry)", exc)
+                if self.consuming.is_set():
+                    log.warning("lost RabbitMQ (%r); reconnecting", exc)
+                else:
+                    log.debug("RabbitMQ: %r (will retry)", exc)
             except Exception:  # noqa: BLE001 - the consumer must survive anything
                 log.exception("event broker consumer error")
             finally:

@@ -15,7 +15,7 @@ import sys
 import time
 import webbrowser
 
-from scripts.stack import Settings, Stack, StackError, ensure_model
+from scripts.stack import Settings, Stack, StackError, ensure_model, rasa_endpoints
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -34,6 +34,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--quiet", action="store_true", help="do not echo the processes' output here"
     )
+    parser.add_argument(
+        "--endpoints-only",
+        action="store_true",
+        help="write Rasa's endpoints for PARLEY_DATABASE_URL, REDIS_URL and RABBITMQ_URL "
+        "(or name endpoints.yml when none is set), print the file's path, then stop; "
+        "a deployment that starts each process itself (compose.yaml) uses it",
+    )
     return parser.parse_args(argv)
 
 
@@ -41,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         settings = Settings.from_env()
+        if args.endpoints_only:
+            print(rasa_endpoints(settings))
+            return 0
         model = ensure_model(settings, sys.stdout)
         if args.train_only:
             print(f"Model ready: {model}")

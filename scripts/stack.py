@@ -394,8 +394,9 @@ def rasa_endpoints(settings: Settings) -> Path:
         name = pg.pop("path") or "parley"
         common = {"dialect": "postgresql", **{k: v for k, v in pg.items() if v != ""}}
         endpoints["tracker_store"] = {"type": "SQL", **common, "db": name}
-        endpoints["event_broker"] = {"type": "SQL", **common, "db": f"{name}_events"}
-        ensure_database(settings.database_url, f"{name}_events")
+        if not settings.rabbitmq_url:
+            endpoints["event_broker"] = {"type": "SQL", **common, "db": f"{name}_events"}
+            ensure_database(settings.database_url, f"{name}_events")
     if settings.redis_url:
         redis = _server(settings.redis_url, 6379)
         db = redis.pop("path") or "0"
@@ -577,15 +578,19 @@ class Stack:
         logs_dir = settings.state_dir / "logs"
         logs_dir.mkdir(parents=True, exist_ok=True)
         self.services = services(settings, model, self.token, self.replicas)
-        for service in self.services:
-            log = open(logs_dir / f"{service.name}.log", "a", encoding="utf-8")  # noqa: SIM115
-            self._logs.append(log)
-            service.process = launch(service.argv, {**self.env, **service.env})
-            service.pump = threading.Thread(
-                target=self._pump, args=(service, log), name=f"log-{service.name}", daemon=True
-            )
-            service.pump.start()
-        self.wait_ready(timeout)
+        # The first replica of each process first: on a fresh database each creates its tables
+        # at start, and two doing it at once collide. The others follow once it is up.
+        first = [s for s in self.services if "-" not in s.name]
+        for group in (first, [s for s in self.services if s not in first]):
+            for service in group:
+                log = open(logs_dir / f"{service.name}.log", "a", encoding="utf-8")  # noqa: SIM115
+                self._logs.append(log)
+                service.process = launch(service.argv, {**self.env, **service.env})
+                service.pump = threading.Thread(
+                    target=self._pump, args=(service, log), name=f"log-{service.name}", daemon=True
+                )
+                service.pump.start()
+            self.wait_ready(timeout, group)
 
     def index_knowledge(self) -> None:
         """Index new and changed articles before the action server starts.
@@ -622,9 +627,9 @@ class Stack:
             if self.echo and not in_warning:
                 print(f"[{service.name}] {line.rstrip()}", file=self.echo, flush=True)
 
-    def wait_ready(self, timeout: float) -> None:
+    def wait_ready(self, timeout: float, services: list[Service] | None = None) -> None:
         deadline = time.monotonic() + timeout
-        pending = list(self.services)
+        pending = list(self.services if services is None else services)
         while pending:
             crashed = self.crashed()
             if crashed:
@@ -654,6 +659,40 @@ class Stack:
             f"(exit code {service.process.returncode}). Its last lines:\n{tail}\n"
             f"Full log: {self.settings.state_dir / 'logs' / (service.name + '.log')}"
         )
+
+    def service(self, name: str) -> Service:
+        for service in self.services:
+            if service.name == name:
+                return service
+        raise StackError(f"no service called {name!r}")
+
+    def stop_service(self, name: str, grace: float = 10.0) -> None:
+        """Stop one process (a replica going down); `start_service` brings it back."""
+        service = self.service(name)
+        if service.process:
+            stop_processes([service.process], grace)
+            if service.pump:
+                service.pump.join(timeout=5)
+            service.process = None
+
+    def start_service(self, name: str, timeout: float = 120.0) -> None:
+        service = self.service(name)
+        log = open(  # noqa: SIM115 - closed with the others in stop()
+            self.settings.state_dir / "logs" / f"{service.name}.log", "a", encoding="utf-8"
+        )
+        self._logs.append(log)
+        service.process = launch(service.argv, {**self.env, **service.env})
+        service.pump = threading.Thread(
+            target=self._pump, args=(service, log), name=f"log-{service.name}", daemon=True
+        )
+        service.pump.start()
+        deadline = time.monotonic() + timeout
+        while not service.ready():
+            if service.process.poll() is not None:
+                raise StackError(self.describe_crash(service))
+            if time.monotonic() > deadline:
+                raise StackError(f"{name} did not become ready within {timeout:.0f} s")
+            time.sleep(0.2)
 
     def stop(self, grace: float = 10.0) -> None:
         stop_processes([s.process for s in reversed(self.services) if s.process], grace)

@@ -50,14 +50,25 @@ class RunningStack:
     def settings(self) -> Settings:
         return self.stack.settings
 
+    def urls(self, name: str) -> list[str]:
+        """The URLs of every replica of a service ("rasa", "handoff", "actions")."""
+        return [
+            s.url for s in self.stack.services if s.name == name or s.name.startswith(f"{name}-")
+        ]
+
     def send(
-        self, sender_id: str, text: str, metadata: dict[str, Any] | None = None
+        self,
+        sender_id: str,
+        text: str,
+        metadata: dict[str, Any] | None = None,
+        rasa_url: str | None = None,
     ) -> list[dict[str, Any]]:
-        """One customer message over Rasa's REST channel; returns the bot's replies."""
+        """One customer message over Rasa's REST channel (to `rasa_url`, else the first
+        Rasa server); returns the bot's replies."""
         body: dict[str, Any] = {"sender": sender_id, "message": text}
         if metadata is not None:
             body["metadata"] = metadata
-        return _request("POST", f"{self.rasa_url}/webhooks/rest/webhook", body)
+        return _request("POST", f"{rasa_url or self.rasa_url}/webhooks/rest/webhook", body)
 
     def tracker(self, sender_id: str) -> dict[str, Any]:
         """The conversation as Rasa stores it (HTTP API, with the auth token)."""
@@ -76,8 +87,12 @@ def _request(method: str, url: str, body: Any = None) -> Any:
 
 
 @contextmanager
-def start_stack(extra_env: dict[str, str] | None = None) -> Iterator[RunningStack]:
-    """Train if needed, start everything on free ports, stop it all afterwards."""
+def start_stack(
+    extra_env: dict[str, str] | None = None, replicas: int = 1
+) -> Iterator[RunningStack]:
+    """Train if needed, start everything on free ports, stop it all afterwards. With
+    `replicas`, that many Rasa servers, action servers and handoff services, on the servers
+    named by PARLEY_DATABASE_URL, REDIS_URL and RABBITMQ_URL in `extra_env`."""
     with tempfile.TemporaryDirectory(prefix="parley-stack-") as tmp:
         base = Settings.from_env({})
         settings = dataclasses.replace(
@@ -89,12 +104,15 @@ def start_stack(extra_env: dict[str, str] | None = None) -> Iterator[RunningStac
             handoff_port=free_port(),
             handoff_internal_port=free_port(),
             rasa_token="test-token",
+            database_url=(extra_env or {}).get("PARLEY_DATABASE_URL", ""),
+            redis_url=(extra_env or {}).get("REDIS_URL", ""),
+            rabbitmq_url=(extra_env or {}).get("RABBITMQ_URL", ""),
             # Every test client is 127.0.0.1 and sends as fast as it can: the rate limits
             # are off unless a test (tests/integration/test_channel_guard.py) sets them.
             extra_env={**UNLIMITED_RATES, **(extra_env or {})},
         )
         model = ensure_model(settings)
-        stack = Stack(settings)
+        stack = Stack(settings, replicas=replicas)
         try:
             stack.start(model)
             yield RunningStack(stack, Path(tmp))
