@@ -10,7 +10,6 @@ stored, handoffs asked for vs. packets posted, agent replies sent vs. delivered.
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
@@ -383,18 +382,16 @@ def packets(rig: Rig) -> dict[str, list[str]]:
     return out
 
 
-def stored_texts(db: Path, prefix: str) -> dict[str, dict[str, Counter[str]]]:
-    """User and bot texts per conversation in Rasa's tracker store, read from SQLite."""
+def stored_texts(rig: Rig, conversations: set[str]) -> dict[str, dict[str, Counter[str]]]:
+    """User and bot texts per conversation as Rasa stores them, through Rasa's HTTP API."""
     out: dict[str, dict[str, Counter[str]]] = {}
-    with closing(read_only(db)) as con:
-        rows = con.execute(
-            "SELECT sender_id, type_name, data FROM events "
-            "WHERE sender_id LIKE ? AND type_name IN ('user', 'bot')",
-            (prefix + "%",),
-        )
-        for sender, kind, data in rows:
-            text = str(json.loads(data).get("text") or "")
-            out.setdefault(sender, {"user": Counter(), "bot": Counter()})[kind][text] += 1
+    with httpx.Client() as client:
+        for sender in sorted(conversations):
+            found = tracker(client, rig.rasa_url, rig.running.token, sender)
+            counts = out.setdefault(sender, {"user": Counter(), "bot": Counter()})
+            for event in found.get("events") or []:
+                if event.get("event") in ("user", "bot"):
+                    counts[event["event"]][str(event.get("text") or "")] += 1
     return out
 
 
@@ -553,7 +550,7 @@ class FaultCampaign:
                 line in str(m.get("text", "")) for m in self.rig.slack.thread(CHANNEL, t.packet_ts)
             ):
                 return False
-        stored = stored_texts(self.rig.tracker_db, self.run_id)
+        stored = stored_texts(self.rig, {r.conversation for r in replies if r.accepted})
         return all(
             stored.get(r.conversation, {"bot": Counter()})["bot"][r.text] > 0
             for r in replies
@@ -571,8 +568,8 @@ class FaultCampaign:
 
     # -- the count ----------------------------------------------------------------------
     def _checks(self, drained: bool) -> list[Check]:
-        stored = stored_texts(self.rig.tracker_db, self.run_id)
         messages = self.customers.snapshot() + [m for t in self.desk.tickets for m in t.messages]
+        stored = stored_texts(self.rig, {m.conversation for m in messages})
         accepted_by_key: Counter[tuple[str, str]] = Counter()
         never_accepted, refused = [], []
         for m in messages:
