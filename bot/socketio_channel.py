@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 action_recovery.install()
 
 HANDOFF_METADATA = "parley_handoff"
-SHOWN_FIELDS = ("agent", "kind", "name")  # the idempotency key stays on the server
+SHOWN_FIELDS = ("agent", "kind", "state", "name")  # the idempotency key stays on the server
 
 
 class SocketIOChannelOutput(SocketIOOutput):
@@ -49,7 +49,8 @@ class SocketIOChannelOutput(SocketIOOutput):
             message: dict[str, Any] = {"text": part}
             if isinstance(marker, dict):
                 # agent: who wrote an agent's message; kind (queued, joined, handback,
-                # closed): a handoff notice; name: the agent a joined notice is about.
+                # closed): a handoff notice; state: the handoff state it moves to (set by
+                # the handoff service); name: the agent a joined notice is about.
                 message["metadata"] = {
                     HANDOFF_METADATA: {k: str(marker.get(k) or "") for k in SHOWN_FIELDS}
                 }

@@ -1,8 +1,9 @@
 """What the customer is told about the handoff (kept import-light for the action server).
 
 Every notice reaches the widget with `metadata.parley_handoff.kind` (one of KINDS), so it
-is shown as a system notice rather than a bot message; the joined notice also carries the
-agent's display name as `name`."""
+is shown as a system notice rather than a bot message, and `state`, the handoff state the
+conversation is in from then on; the joined notice also carries the agent's display name as
+`name`."""
 
 from __future__ import annotations
 
@@ -41,8 +42,15 @@ def joined_notice(agent_name: str, language: str | None = None) -> str:
     return phrase("joined", language, name=agent_name)
 
 
+# The handoff state each notice moves the conversation to (handoff/models.py's states): the
+# notice carries it, so the widget shows what the handoff service decided, not its own guess.
+STATE_AFTER = {QUEUED: "queued", JOINED: "agent", HANDBACK: "bot", CLOSED: "closed"}
+
+
 def notice_marker(kind: str, name: str = "") -> dict[str, Any]:
-    """What goes under the bot event's `metadata.parley_handoff` for a notice."""
+    """What goes under the bot event's `metadata.parley_handoff` for a notice: its kind,
+    the state it moves the conversation to and, when an agent joined, their name."""
     if kind not in KINDS:
         raise ValueError(f"unknown notice kind {kind!r}")
-    return {"kind": kind, "name": name} if name else {"kind": kind}
+    marker = {"kind": kind, "state": STATE_AFTER[kind]}
+    return {**marker, "name": name} if name else marker

@@ -40,7 +40,7 @@ async def test_explicit_request_queues_with_full_packet(
 
     assert [m["text"] for m in dispatcher.messages] == [QUEUED_NOTICE]
     # Rasa keeps extra message keys as the bot event's metadata: a notice for the widget.
-    assert dispatcher.messages[0]["parley_handoff"] == {"kind": "queued"}
+    assert dispatcher.messages[0]["parley_handoff"] == {"kind": "queued", "state": "queued"}
     assert [e["event"] for e in events] == ["slot", "slot", "pause"]
     [h] = handoffs(handoff_db)
     assert h.sender_id == "cust-explicit" and h.state == "queued"

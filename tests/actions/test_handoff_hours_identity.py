@@ -55,7 +55,7 @@ async def test_outside_support_hours_the_customer_hears_when_a_person_is_back(
     [message] = dispatcher.messages
     assert message["text"] != QUEUED_NOTICE
     assert f"back {back}" in message["text"] and "email address" in message["text"]
-    assert message["parley_handoff"] == {"kind": "queued"}
+    assert message["parley_handoff"] == {"kind": "queued", "state": "queued"}
     # The packet still goes to Slack, saying when the customer was told a person is back.
     assert handoff.state == "queued" and handoff.packet["outside_hours"] == back
 

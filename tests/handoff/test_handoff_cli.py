@@ -68,9 +68,9 @@ def test_console_claim_reply_handback(
         if e["event"] == "bot"
     ]
     assert markers == [
-        {"agent": "", "kind": "joined", "name": "Ana"},
+        {"agent": "", "kind": "joined", "state": "agent", "name": "Ana"},
         {"agent": "Ana"},
-        {"agent": "", "kind": "handback"},
+        {"agent": "", "kind": "handback", "state": "bot"},
     ]
 
 

@@ -59,13 +59,13 @@ def test_full_lifecycle_bot_queued_agent_bot(service: HandoffService) -> None:
     rasa = [i.payload for i in items if i.target == "rasa"]
     assert rasa[0]["text"] == "Ana from support (human) joined the chat."
     assert rasa[1]["text"] == "Hi, Ana here" and rasa[1]["agent"] == "Ana"
-    assert rasa[0]["notice"] == {"kind": "joined", "name": "Ana"}
+    assert rasa[0]["notice"] == {"kind": "joined", "state": "agent", "name": "Ana"}
     assert "notice" not in rasa[1]
     assert rasa[2] == {
         "sender_id": "cust-1",
         "text": AI_BACK_NOTICE,
         "resume": True,
-        "notice": {"kind": "handback"},
+        "notice": {"kind": "handback", "state": "bot"},
     }
     assert len({i.key for i in items}) == len(items)
 

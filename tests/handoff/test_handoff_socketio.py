@@ -26,8 +26,9 @@ def bot(text: str, marker: dict | None = None) -> dict:
     }
 
 
-def shown(text: str, agent: str = "", kind: str = "", name: str = "") -> dict:
-    return {"text": text, "metadata": {HANDOFF_META: {"agent": agent, "kind": kind, "name": name}}}
+def shown(text: str, agent: str = "", kind: str = "", name: str = "", state: str = "") -> dict:
+    marker = {"agent": agent, "kind": kind, "state": state, "name": name}
+    return {"text": text, "metadata": {HANDOFF_META: marker}}
 
 
 def test_notices_agent_messages_and_bot_messages_as_the_widget_gets_them() -> None:
@@ -42,9 +43,11 @@ def test_notices_agent_messages_and_bot_messages_as_the_widget_gets_them() -> No
     )
     assert out == [
         # Split in parts like every message, each part marked.
-        shown("Queued.", kind="queued"),
-        shown("Until then I'll stay quiet.", kind="queued"),
-        shown("Ana from support (human) joined the chat.", kind="joined", name="Ana"),
+        shown("Queued.", kind="queued", state="queued"),
+        shown("Until then I'll stay quiet.", kind="queued", state="queued"),
+        shown(
+            "Ana from support (human) joined the chat.", kind="joined", name="Ana", state="agent"
+        ),
         shown("Hi, Ana here.", agent="Ana"),  # the idempotency key stays on the server
         {"text": "Shipping takes 3 days."},
     ]

@@ -446,15 +446,16 @@ function fromHandoff(message) {
   return meta.agent ? { role: "agent", agent: String(meta.agent) } : { role: "notice", agent: "" };
 }
 
-/** The handoff state a live notice announces (queued, joined, handback, closed), or null. */
+const HANDOFF_STATES = ["bot", "queued", "agent", "closed"];
+
+/**
+ * The handoff state a live notice carries (set by the handoff service), or null. The widget
+ * does not work states out itself: notices say them, and the history says them after a reload.
+ */
 function handoffChange(message) {
   const meta = (message.metadata && message.metadata.parley_handoff) || null;
-  if (!meta || !meta.kind) return null;
-  if (meta.kind === "queued") return { state: "queued", agent: "" };
-  if (meta.kind === "joined") return { state: "agent", agent: meta.name ? String(meta.name) : "" };
-  if (meta.kind === "closed") return { state: "closed", agent: "" };
-  if (meta.kind === "handback") return { state: "bot", agent: "" };
-  return null;
+  if (!meta || !HANDOFF_STATES.includes(meta.state)) return null;
+  return { state: meta.state, agent: meta.state === "agent" && meta.name ? String(meta.name) : "" };
 }
 
 /** Which side of the conversation a role is on (live messages only know "user" / not). */
