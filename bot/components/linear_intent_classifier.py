@@ -2,8 +2,11 @@
 
 Rasa's sparse sentence features (word and character n-gram counts) and dense sentence
 features (e.g. MiniLMFeaturizer) are joined into one vector; sparse counts are damped with
-log1p and scaled to unit length so that both kinds weigh in. Trains in a few minutes on
-15,000 examples and 150 intents, where DIET needs over an hour.
+log1p and scaled to unit length so that both kinds weigh in. The regression is
+scikit-learn's `LogisticRegression` (L-BFGS, multinomial) on the blocks joined into one
+sparse matrix; on 15,000 examples and 150 intents it trains in 15-20 minutes on two busy
+cores, where DIET needs over an hour. Only its coefficients, intercepts and the intent
+names are stored (numpy arrays and JSON, no pickle).
 
 Confidence = softmax probability x familiarity, where familiarity is the highest cosine
 similarity between the message's sentence vector and a training example of a routine
@@ -33,8 +36,8 @@ from rasa.shared.nlu.constants import INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from rasa.utils.tensorflow.constants import RANKING_LENGTH
+from sklearn.linear_model import LogisticRegression
 
-from bot.components import softmax
 from bot.components.fingerprint import source_fingerprint
 
 logger = logging.getLogger(__name__)
@@ -50,6 +53,22 @@ def _l2_rows(matrix: scipy.sparse.csr_matrix) -> scipy.sparse.csr_matrix:
     return scipy.sparse.diags(1.0 / norms) @ matrix
 
 
+def _matrix(blocks: list[Any]) -> Any:
+    """The feature blocks side by side: one CSR matrix when any block is sparse."""
+    if len(blocks) == 1:
+        return blocks[0]
+    return scipy.sparse.hstack([scipy.sparse.csr_matrix(b) for b in blocks], format="csr")
+
+
+def _regression(config: dict[str, Any]) -> LogisticRegression:
+    return LogisticRegression(
+        C=float(config["C"]),
+        max_iter=int(config["max_iter"]),
+        solver="lbfgs",
+        multi_class="multinomial",
+    )
+
+
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
 class LinearIntentClassifier(IntentClassifier, GraphComponent):
     """Logistic regression over sparse + dense sentence features."""
@@ -60,12 +79,13 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
 
     @staticmethod
     def required_packages() -> list[str]:
-        return ["scipy"]
+        return ["sklearn", "scipy"]
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
         return {
-            # Inverse regularisation strength of the logistic regression.
+            # Inverse regularisation strength of the logistic regression (scikit-learn's C:
+            # the penalty is ||W||^2 / (2 C) next to the summed, sample-weighted loss).
             "C": 20.0,
             "max_iter": 300,
             # Weight of the (unit-length, log-damped) sparse part next to the dense part.
@@ -86,16 +106,15 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
         config: dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
-        weights: list[np.ndarray] | None = None,
-        bias: np.ndarray | None = None,
+        model: LogisticRegression | None = None,
         labels: list[str] | None = None,
         examples: np.ndarray | None = None,
     ) -> None:
         self.config = {**self.get_default_config(), **config}
         self._model_storage = model_storage
         self._resource = resource
-        self.weights = weights
-        self.bias = bias
+        # Fitted regression; its classes are the indices of `labels`.
+        self.model = model
         self.labels = labels or []
         # Unit sentence vectors of the routine intents' training examples (float16).
         self.examples = examples
@@ -103,7 +122,7 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
     @classmethod
     def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
         # Retrain instead of reusing Rasa's training cache when this code changes.
-        return source_fingerprint(Path(__file__), Path(softmax.__file__))
+        return source_fingerprint(Path(__file__))
 
     @classmethod
     def validate_config(cls, config: dict[str, Any]) -> None:
@@ -171,16 +190,12 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
             [e.get(INTENT) == oos for e in examples], float(self.config["out_of_scope_weight"]), 1.0
         )
         blocks = self._blocks(examples)
-        weights, bias = softmax.fit(
-            blocks,
-            y,
-            len(labels),
-            c=float(self.config["C"]),
-            max_iter=int(self.config["max_iter"]),
-            sample_weight=sample_weight,
-        )
-        self.weights = [w.astype(np.float32) for w in weights]
-        self.bias = bias.astype(np.float32)
+        model = _regression(self.config)
+        model.fit(_matrix(blocks), y, sample_weight=sample_weight)
+        # Stored as float32, half the size of scikit-learn's float64.
+        model.coef_ = model.coef_.astype(np.float32)
+        model.intercept_ = model.intercept_.astype(np.float32)
+        self.model = model
         self.labels = labels
         vectors = self._sentence_vectors(blocks)
         if vectors is not None:
@@ -212,15 +227,18 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
             best = np.maximum(best, (vectors @ chunk.T).max(axis=1))
         return np.clip(best, 0.0, 1.0)
 
+    def probabilities(self, blocks: list[Any]) -> np.ndarray:
+        """(n, n_intents) probabilities of the regression, columns in `labels` order."""
+        assert self.model is not None
+        return np.asarray(self.model.predict_proba(_matrix(blocks)))
+
     def predict(self, messages: list[Message]) -> np.ndarray:
         """(n, n_intents) confidences: probabilities times familiarity."""
-        assert self.weights is not None and self.bias is not None
         blocks = self._blocks(messages)
-        probs = softmax.predict_proba(blocks, self.weights, self.bias)
-        return probs * self.familiarity(blocks)[:, None]
+        return self.probabilities(blocks) * self.familiarity(blocks)[:, None]
 
     def process(self, messages: list[Message]) -> list[Message]:
-        if self.weights is None or not messages:
+        if self.model is None or not messages:
             return messages
         probs = self.predict(messages)
         limit = int(self.config[RANKING_LENGTH])
@@ -235,9 +253,8 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
 
     def persist(self) -> None:
         with self._model_storage.write_to(self._resource) as directory:
-            assert self.weights is not None
-            blocks = {f"block{i}": w for i, w in enumerate(self.weights)}
-            np.savez(directory / _WEIGHTS, bias=self.bias, **blocks)
+            assert self.model is not None
+            np.savez(directory / _WEIGHTS, coef=self.model.coef_, intercept=self.model.intercept_)
             (directory / _LABELS).write_text(json.dumps(self.labels), encoding="utf-8")
             if self.examples is not None:
                 np.save(directory / _EXAMPLES, self.examples)
@@ -253,15 +270,16 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
     ) -> LinearIntentClassifier:
         try:
             with model_storage.read_from(resource) as directory:
-                arrays = np.load(directory / _WEIGHTS)
+                arrays = np.load(directory / _WEIGHTS, allow_pickle=False)
                 labels = json.loads((directory / _LABELS).read_text(encoding="utf-8"))
-                count = sum(1 for key in arrays.files if key.startswith("block"))
-                weights = [arrays[f"block{i}"] for i in range(count)]
+                model = _regression({**cls.get_default_config(), **config})
+                model.coef_ = arrays["coef"]
+                model.intercept_ = arrays["intercept"]
+                model.classes_ = np.arange(len(labels))
+                model.n_features_in_ = model.coef_.shape[1]
                 examples_file = directory / _EXAMPLES
                 examples = np.load(examples_file) if examples_file.exists() else None
-                return cls(
-                    config, model_storage, resource, weights, arrays["bias"], labels, examples
-                )
+                return cls(config, model_storage, resource, model, labels, examples)
         except (ValueError, KeyError, FileNotFoundError):
             logger.debug("LinearIntentClassifier: no trained weights in %s", resource.name)
             return cls.create(config, model_storage, resource, execution_context)

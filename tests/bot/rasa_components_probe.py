@@ -24,7 +24,6 @@ from rasa.nlu.tokenizers.whitespace_tokenizer import WhitespaceTokenizer  # noqa
 from rasa.shared.nlu.training_data.message import Message  # noqa: E402
 from rasa.shared.nlu.training_data.training_data import TrainingData  # noqa: E402
 
-from bot.components import softmax  # noqa: E402
 from bot.components.linear_intent_classifier import LinearIntentClassifier  # noqa: E402
 from bot.components.minilm_featurizer import MiniLMFeaturizer  # noqa: E402
 
@@ -94,10 +93,20 @@ def main() -> None:
         dense.process(probes)
         _, sentence = probes[0].get_dense_features("text")
         blocks = clf._blocks(probes)
-        assert clf.weights is not None and clf.bias is not None
-        softmax_probs = softmax.predict_proba(blocks, clf.weights, clf.bias)
+        probs = clf.probabilities(blocks)
         clf.process(probes)
         reloaded = LinearIntentClassifier.load(config, storage, resource, context("clf"))
+        with storage.read_from(resource) as directory:
+            stored = sorted(path.name for path in directory.iterdir())
+            with np.load(directory / "weights.npz", allow_pickle=False) as arrays:
+                stored_arrays = {key: list(arrays[key].shape) for key in arrays.files}
+
+        # Two intents: scikit-learn keeps a single row of coefficients for them.
+        pair = TrainingData([m for m in examples if m.get("intent") in ("greet", "refund")])
+        pair_resource = Resource("pair")
+        pair_clf = LinearIntentClassifier.create(config, storage, pair_resource, context("pair"))
+        pair_clf.train(pair)
+        pair_reloaded = LinearIntentClassifier.load(config, storage, pair_resource, context("pair"))
         print(
             json.dumps(
                 {
@@ -106,7 +115,15 @@ def main() -> None:
                     "intents": [m.get("intent") for m in probes],
                     "rankings": [m.get("intent_ranking") for m in probes],
                     "reloaded_probs": reloaded.predict(probes).tolist(),
-                    "softmax_probs": softmax_probs.tolist(),
+                    "probs": probs.tolist(),
+                    "model": type(clf.model).__module__ + "." + type(clf.model).__name__,
+                    "stored_files": stored,
+                    "stored_arrays": stored_arrays,
+                    "n_features": int(clf._blocks(probes[:1])[0].shape[1])
+                    + int(clf._blocks(probes[:1])[1].shape[1]),
+                    "pair_labels": pair_clf.labels,
+                    "pair_probs": pair_clf.predict(probes).tolist(),
+                    "pair_reloaded_probs": pair_reloaded.predict(probes).tolist(),
                     "familiarity": clf.familiarity(blocks).tolist(),
                     "stored_examples": len(clf.examples) if clf.examples is not None else 0,
                     "reloaded_examples": len(reloaded.examples)

@@ -33,7 +33,7 @@ def test_confidence_is_probability_times_familiarity(probe: dict[str, Any]) -> N
     for intent, ranking, probs, familiar in zip(
         probe["intents"],
         probe["rankings"],
-        probe["softmax_probs"],
+        probe["probs"],
         probe["familiarity"],
         strict=True,
     ):
@@ -61,3 +61,23 @@ def test_only_routine_examples_are_kept_for_familiarity(probe: dict[str, Any]) -
 def test_persisted_classifier_predicts_the_same(probe: dict[str, Any]) -> None:
     for ranking, probs in zip(probe["rankings"], probe["reloaded_probs"], strict=True):
         assert max(probs) == pytest.approx(ranking[0]["confidence"], abs=1e-5)
+
+
+def test_classifier_is_scikit_learn_logistic_regression(probe: dict[str, Any]) -> None:
+    assert probe["model"] == "sklearn.linear_model._logistic.LogisticRegression"
+
+
+def test_classifier_stores_arrays_and_names_without_pickle(probe: dict[str, Any]) -> None:
+    # Coefficients and intercepts as plain arrays (loaded with allow_pickle=False), intent
+    # names as JSON, the routine examples' sentence vectors for familiarity.
+    assert probe["stored_files"] == ["examples.npy", "labels.json", "weights.npz"]
+    assert probe["stored_arrays"] == {"coef": [4, probe["n_features"]], "intercept": [4]}
+
+
+def test_two_intent_classifier_reloads_and_predicts_the_same(probe: dict[str, Any]) -> None:
+    assert probe["pair_labels"] == ["greet", "refund"]
+    for probs, reloaded in zip(probe["pair_probs"], probe["pair_reloaded_probs"], strict=True):
+        assert len(probs) == 2
+        assert reloaded == pytest.approx(probs, abs=1e-5)
+    # "please give me a refund for the shoes"
+    assert probe["pair_probs"][1][1] > probe["pair_probs"][1][0]
