@@ -49,11 +49,13 @@ def cited_source(sources: Any) -> dict[str, Any]:
 
 
 def record(sender_id: str, verdict: str, answer_type: str, tracker: Tracker) -> None:
+    from actions.settings import get_settings
     from handoff.client import get_client
 
+    settings = get_settings()
     source = cited_source(tracker.get_slot("kb_sources"))
     score = source.get("score")
-    get_client().record_feedback(
+    get_client(settings.handoff_url, settings.handoff_token).record_feedback(
         sender_id,
         verdict,
         question=answered_question(list(tracker.events)),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import os
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -23,11 +22,11 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ConversationPaused, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.settings import get_settings
 from handoff.llm_summary import llm_summary
 from handoff.notices import HANDOFF_META, QUEUED, notice_marker
 from handoff.packet import collect_packet
 from handoff.rate_limit import hourly_limiter
-from handoff.settings import Settings, SettingsError
 from knowledge.phrases import phrase
 
 log = logging.getLogger(__name__)
@@ -42,18 +41,11 @@ OPENERS = {
 TOO_MANY_HANDOFFS = phrase("too_many_handoffs")
 
 
-def _handoffs_per_hour() -> int:
-    raw = os.environ.get("HANDOFF_RATE_PER_HOUR", "").strip()
-    try:
-        return int(raw) if raw else 6
-    except ValueError:
-        log.error("HANDOFF_RATE_PER_HOUR must be a whole number, got %r; using 6", raw)
-        return 6
-
-
-# New handoffs per conversation and hour: a script that keeps asking for a person must not
-# flood the agents' queue. (Messages per client address are limited at the channels.)
-HANDOFF_LIMIT = hourly_limiter(_handoffs_per_hour())
+# New handoffs per conversation and hour (HANDOFF_RATE_PER_HOUR): a script that keeps asking
+# for a person must not flood the agents' queue. (Messages per client address are limited at
+# the channels.) The server's settings are read here, at start: a bad value stops it with a
+# message naming the variable.
+HANDOFF_LIMIT = hourly_limiter(get_settings().handoff_rate_per_hour)
 
 UNAVAILABLE = phrase("unavailable")
 # The request, also on Rasa's event broker (handoff/event_broker.py reads it there).
@@ -76,24 +68,20 @@ class ActionHumanHandoff(Action):
             return []
         events = list(tracker.events)
         trigger = decided_trigger(tracker)
-        try:
-            settings: Settings | None = Settings.from_env()
-        except SettingsError as exc:  # the handoff service refuses to start with it too
-            log.error("handoff settings: %s", exc)
-            settings = None
+        settings = get_settings()
         packet = collect_packet(
             events,
             tracker.slots,
             trigger.kind,
             trigger.confidence,
             trigger.detail,
-            identity_secret=settings.identity_secret if settings else "",
+            identity_secret=settings.identity_secret,
         )
-        hours = settings.support_hours if settings else None
+        hours = settings.support_hours
         now = datetime.now(UTC)
         if hours is not None and not hours.is_open(now):
             packet["outside_hours"] = hours.describe_return(now)
-        summary = await asyncio.to_thread(llm_summary, packet["transcript"])
+        summary = await asyncio.to_thread(llm_summary, packet["transcript"], settings.summary_model)
         if summary:
             packet["summary"], packet["summary_by"] = summary, "llm"
         # Imported on first use: the action server must start quickly.
@@ -101,7 +89,8 @@ class ActionHumanHandoff(Action):
 
         request = handoff_request(uuid.uuid4().hex, packet, events)
         try:
-            await asyncio.to_thread(get_client().open_handoff, tracker.sender_id, request)
+            client = get_client(settings.handoff_url, settings.handoff_token)
+            await asyncio.to_thread(client.open_handoff, tracker.sender_id, request)
         except HandoffUnavailable as exc:
             # The request also travels in the slot below, on Rasa's event broker: the
             # handoff service opens it when it is back.

@@ -36,9 +36,10 @@ def get_service() -> Any:
     global _service
     with _lock:
         if _service is None:
+            from actions.settings import get_settings
             from knowledge.service import get_service as create
 
-            _service = create()
+            _service = create(get_settings().knowledge)
         return _service
 
 
@@ -49,10 +50,12 @@ def set_service(service: Any) -> None:
 
 
 def _preload_wanted() -> bool:
-    # Off by default: the SDK imports this module in its supervising process, which does not
-    # serve requests. The service is then created on the first question in the worker.
-    flag = os.environ.get("KNOWLEDGE_PRELOAD", "").strip().lower()
-    return flag in {"1", "true", "yes"}
+    # KNOWLEDGE_PRELOAD, off by default: the SDK imports this module in its supervising
+    # process, which does not serve requests. The service is then created on the first
+    # question in the worker.
+    from actions.settings import get_settings
+
+    return get_settings().knowledge_preload
 
 
 def _preload() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from handoff.service import HandoffError
-from handoff.settings import Settings, SettingsError
+from handoff.settings import Settings, SettingsError, get_settings, reset_settings
 
 if TYPE_CHECKING:
     from handoff.db import Database
@@ -32,7 +32,7 @@ Human handoff for the Parley support bot.
   forget   delete one customer's conversation everywhere: Slack, Rasa, the handoff database.
   purge    forget every conversation idle longer than HANDOFF_RETENTION_DAYS.
 
-Settings come from environment variables (see handoff/README.md).
+Settings come from environment variables (README.md, "Configuration").
 """
 
 
@@ -104,7 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        settings = Settings.from_env()
+        # Each command reads the environment once, when it starts (main() runs once per
+        # process; tests call it several times, with another environment each time).
+        reset_settings()
+        settings = get_settings()
         if args.command == "serve":
             from handoff.server import HandoffServer
 
@@ -152,8 +155,9 @@ def _add_privacy_parsers(sub: argparse._SubParsersAction) -> None:
         description="Delete one conversation everywhere Parley keeps it and say what was "
         "removed: its packet and thread in Slack (chat.delete; agents' own replies can only be "
         "deleted by them or a Slack admin and are listed), its events in Rasa's tracker store "
-        "(RASA_TRACKER_DB, and RASA_EVENTS_DB_URL if set), and its ledger row, handoffs, "
-        "messages, outbox deliveries, knowledge answers and feedback in the handoff database. "
+        "(through Rasa) and in the SQL event broker's table (RASA_EVENTS_DB_URL), and its "
+        "ledger row, handoffs, messages, outbox deliveries, knowledge answers and feedback in "
+        "the handoff database. "
         "Needs the same environment as the service (Slack token included).",
     )
     p.add_argument("sender_id", metavar="SENDER_ID", help="Rasa sender id of the conversation")
@@ -389,7 +393,18 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
             print(f"Replacing the {demo} demo conversations already there.")
             clear_demo(db)
         print("Loading the knowledge answerer…", file=sys.stderr)
-        filler = DemoFiller(db, knowledge_answerer(), seed=args.seed)
+        from parley_shared.triggers import load_config
+
+        from knowledge.settings import KnowledgeSettings
+
+        # The answerer's settings (KNOWLEDGE_*, OPENAI_*), read once for this command.
+        answerer = knowledge_answerer(KnowledgeSettings.from_env())
+        limit = settings.max_abstentions
+        triggers = load_config(
+            settings.triggers_file,
+            env={} if limit is None else {"HANDOFF_MAX_ABSTENTIONS": str(limit)},
+        )
+        filler = DemoFiller(db, answerer, seed=args.seed, triggers=triggers)
         with tqdm(desc="Demo conversations", unit="conv", total=None) as bar:
             summary = filler.fill(args.days, args.per_day, progress=bar.update)
     finally:

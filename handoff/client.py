@@ -13,8 +13,6 @@ from typing import Any
 
 import httpx
 
-from handoff.settings import Settings
-
 log = logging.getLogger(__name__)
 
 
@@ -38,13 +36,10 @@ def handoff_request(
 
 
 class HandoffClient:
-    def __init__(self, settings: Settings, timeout: float = 3.0) -> None:
-        self.url = settings.service_url
-        headers = (
-            {"Authorization": f"Bearer {settings.internal_token}"}
-            if settings.internal_token
-            else {}
-        )
+    def __init__(self, url: str, token: str = "", timeout: float = 3.0) -> None:
+        """`url`: the internal API (HANDOFF_URL); `token`: HANDOFF_INTERNAL_TOKEN."""
+        self.url = url.rstrip("/")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         # Reused: a new client per request would open a new connection every time.
         self._http = httpx.Client(timeout=timeout, headers=headers)
 
@@ -73,23 +68,22 @@ class HandoffClient:
         self._http.close()
 
 
-_client: HandoffClient | None = None
+_clients: dict[tuple[str, str], HandoffClient] = {}
 _lock = threading.Lock()
 
 
-def get_client() -> HandoffClient:
-    """One client per process, built from the environment on first use."""
-    global _client
+def get_client(url: str, token: str = "") -> HandoffClient:
+    """One client per process (per address and token: the caller's settings say which)."""
     with _lock:
-        if _client is None:
-            _client = HandoffClient(Settings.from_env())
-        return _client
+        client = _clients.get((url, token))
+        if client is None:
+            client = _clients[(url, token)] = HandoffClient(url, token)
+        return client
 
 
 def reset_client() -> None:
-    """Forget the cached client (tests change the environment between cases)."""
-    global _client
+    """Close and forget the cached clients (tests change the settings between cases)."""
     with _lock:
-        if _client is not None:
-            _client.close()
-        _client = None
+        for client in _clients.values():
+            client.close()
+        _clients.clear()

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from parley_shared.triggers import TriggerConfig, explain, load_config, on_user_message
@@ -38,6 +38,9 @@ from handoff.packet import collect_packet
 from handoff.service import HandoffError, HandoffService
 from knowledge.text import clean_question
 
+if TYPE_CHECKING:
+    from knowledge.settings import KnowledgeSettings
+
 DEMO_PREFIX = "demo-"
 IDLE = timedelta(minutes=30)
 
@@ -51,14 +54,12 @@ def load_script() -> dict[str, Any]:
     return data
 
 
-def knowledge_answerer(progress: bool = True) -> Answerer:
+def knowledge_answerer(settings: KnowledgeSettings, progress: bool = True) -> Answerer:
     """The real answerer over the configured knowledge folder (KNOWLEDGE_DIR), with the same
     payload and slots the action server sends; repeated questions are answered once."""
     from actions.knowledge_answer import answer_payload, slot_sources
     from knowledge.service import KnowledgeService
-    from knowledge.settings import KnowledgeSettings
 
-    settings = KnowledgeSettings.from_env()
     if not settings.knowledge_dir.is_dir():
         raise HandoffError(
             f"The knowledge folder {settings.knowledge_dir} does not exist; set KNOWLEDGE_DIR."

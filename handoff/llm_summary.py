@@ -5,7 +5,8 @@ when the model is not done within OPENAI_TIMEOUT, the extractive summary stands.
 from __future__ import annotations
 
 import logging
-import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from handoff.plain_text import one_line
@@ -23,24 +24,41 @@ DEFAULT_TIMEOUT_SECONDS = 2.5
 _CALLS = BoundedCalls(slots=2, name="handoff-llm")
 
 
-def _timeout(env: dict[str, str]) -> float:
-    try:
-        return float(env.get("OPENAI_TIMEOUT") or DEFAULT_TIMEOUT_SECONDS)
-    except ValueError:
-        return DEFAULT_TIMEOUT_SECONDS
+@dataclass(frozen=True)
+class SummaryModel:
+    """The model that writes summaries (the action server's settings hold it)."""
+
+    api_key: str = field(default="", repr=False)  # OPENAI_API_KEY; empty: no LLM summaries
+    base_url: str = ""  # OPENAI_BASE_URL
+    model: str = "gpt-4o-mini"  # OPENAI_MODEL
+    timeout: float = DEFAULT_TIMEOUT_SECONDS  # OPENAI_TIMEOUT
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SummaryModel:
+        """From a mapping of those variables (tests; a bad timeout means the default)."""
+        try:
+            timeout = float(env.get("OPENAI_TIMEOUT") or DEFAULT_TIMEOUT_SECONDS)
+        except ValueError:
+            timeout = DEFAULT_TIMEOUT_SECONDS
+        return cls(
+            api_key=env.get("OPENAI_API_KEY", "").strip(),
+            base_url=env.get("OPENAI_BASE_URL", "").strip(),
+            model=env.get("OPENAI_MODEL") or "gpt-4o-mini",
+            timeout=timeout,
+        )
 
 
-def _ask_model(transcript: list[dict[str, Any]], env: dict[str, str], timeout: float) -> str:
+def _ask_model(transcript: list[dict[str, Any]], config: SummaryModel) -> str:
     """The model's summary, at most `timeout` seconds after the request goes out (the
     client is built first: importing it takes seconds on a cold start)."""
     from langchain_core.messages import HumanMessage, SystemMessage
     from langchain_openai import ChatOpenAI
 
     model = ChatOpenAI(
-        api_key=env["OPENAI_API_KEY"].strip(),  # type: ignore[arg-type]
-        base_url=env.get("OPENAI_BASE_URL") or None,
-        model=env.get("OPENAI_MODEL") or "gpt-4o-mini",
-        timeout=timeout,
+        api_key=config.api_key,  # type: ignore[arg-type]
+        base_url=config.base_url or None,
+        model=config.model,
+        timeout=config.timeout,
         max_retries=0,
         temperature=0,
     )
@@ -53,16 +71,21 @@ def _ask_model(transcript: list[dict[str, Any]], env: dict[str, str], timeout: f
         SystemMessage(content=SYSTEM),
         HumanMessage(content=f"<transcript>\n{lines}\n</transcript>"),
     ]
-    reply = _CALLS.run(model.invoke, timeout, messages)
+    reply = _CALLS.run(model.invoke, config.timeout, messages)
     return str(reply.content).strip()
 
 
-def llm_summary(transcript: list[dict[str, Any]], env: dict[str, str] | None = None) -> str | None:
-    env = dict(os.environ if env is None else env)
-    if not env.get("OPENAI_API_KEY", "").strip() or not transcript:
+def llm_summary(
+    transcript: list[dict[str, Any]], config: SummaryModel | Mapping[str, str]
+) -> str | None:
+    """The model's summary of `transcript`, or None (not configured, late, failed).
+    `config`: the action server's `SummaryModel`, or a mapping of the variables (tests)."""
+    if not isinstance(config, SummaryModel):
+        config = SummaryModel.from_env(config)
+    if not config.api_key or not transcript:
         return None
     try:
-        text = _ask_model(transcript, env, _timeout(env))
+        text = _ask_model(transcript, config)
     except (TimeoutError, CallsBusy) as exc:
         log.warning("LLM summary not ready in time (%r); keeping the extractive one", exc)
         return None

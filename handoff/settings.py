@@ -1,15 +1,33 @@
-"""One typed settings object for the handoff service, read once from the environment."""
+"""The handoff service's settings (`python -m handoff serve` and the other `python -m handoff`
+commands): one typed object, read once from the environment (`get_settings()`).
+
+Every variable is in README.md's configuration table; handoff/env_settings.py says how
+names, blanks and errors work."""
 
 from __future__ import annotations
 
 import ipaddress
-import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar
 
 from parley_shared import triggers
+from pydantic import Field, ValidationInfo, field_validator
 
-from handoff.support_hours import SupportHours, SupportHoursError
+from handoff.env_settings import Cached, EnvSettings, SettingsError, number, whole_number
+
+__all__ = [
+    "Settings",
+    "SettingsError",
+    "database_url",
+    "event_broker_url",
+    "events_database_url",
+    "get_settings",
+    "internal_port",
+    "is_loopback",
+    "override_settings",
+    "reset_settings",
+    "service_url",
+]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -24,57 +42,13 @@ def is_loopback(host: str) -> bool:
         return False  # a host name: assume it is reachable
 
 
-class SettingsError(ValueError):
-    """A setting is missing or malformed; the message says which and how to fix it."""
+# --- derived defaults, shared with the other processes' settings -------------------------
 
 
-def _int(env: dict[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from exc
-
-
-def _float(env: dict[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
-
-
-def _support_hours(env: dict[str, str]) -> SupportHours | None:
-    raw = env.get("SUPPORT_HOURS", "").strip()
-    if not raw:
-        return None
-    try:
-        return SupportHours.parse(raw)
-    except SupportHoursError as exc:
-        raise SettingsError(str(exc)) from exc
-
-
-def _retention_days(env: dict[str, str]) -> int:
-    days = _int(env, "HANDOFF_RETENTION_DAYS", 0)
-    if days < 0:
-        raise SettingsError(
-            f"HANDOFF_RETENTION_DAYS must be 1 or more (or empty to keep everything), got {days}"
-        )
-    return days
-
-
-def database_url(env: dict[str, str], state_dir: Path) -> str:
+def database_url(handoff_db_url: str, parley_database_url: str, state_dir: Path) -> str:
     """The handoff database: HANDOFF_DB_URL, else PARLEY_DATABASE_URL (PostgreSQL, shared
     with Rasa's tracker store), else SQLite in the state folder."""
-    return (
-        env.get("HANDOFF_DB_URL")
-        or env.get("PARLEY_DATABASE_URL")
-        or f"sqlite:///{state_dir / 'handoff.db'}"
-    )
+    return handoff_db_url or parley_database_url or f"sqlite:///{state_dir / 'handoff.db'}"
 
 
 def events_database_url(database_url: str) -> str:
@@ -86,46 +60,130 @@ def events_database_url(database_url: str) -> str:
     return f"{base}/{name}_events" + (f"?{tail}" if tail else "")
 
 
-def _event_broker_url(env: dict[str, str], state_dir: Path) -> str:
+def event_broker_url(
+    rabbitmq_url: str, rasa_events_db_url: str | None, parley_database_url: str, state_dir: Path
+) -> str:
     """How the handoff service follows Rasa's event broker: RabbitMQ (RABBITMQ_URL), else
     the SQL broker's database (RASA_EVENTS_DB_URL; by default `rasa_events.db` in the state
     folder, or `<database>_events` on PARLEY_DATABASE_URL's server). Set RASA_EVENTS_DB_URL
-    to empty to stop following it."""
-    if env.get("RABBITMQ_URL"):
-        return env["RABBITMQ_URL"]
-    if "RASA_EVENTS_DB_URL" in env:
-        return env["RASA_EVENTS_DB_URL"]
-    if env.get("PARLEY_DATABASE_URL"):
-        return events_database_url(env["PARLEY_DATABASE_URL"])
+    to empty to stop following it (None: not set)."""
+    if rabbitmq_url:
+        return rabbitmq_url
+    if rasa_events_db_url is not None:
+        return rasa_events_db_url
+    if parley_database_url:
+        return events_database_url(parley_database_url)
     return f"sqlite:///{state_dir / 'rasa_events.db'}"
 
 
-@dataclass(frozen=True)
-class Settings:
-    state_dir: Path
-    db_url: str
-    host: str
-    port: int
-    service_url: str
-    internal_token: str
-    rasa_url: str
-    rasa_token: str
-    event_broker_url: str
-    slack_bot_token: str
-    slack_signing_secret: str
-    slack_app_token: str
-    slack_api_url: str
-    slack_channel: str
-    triggers_file: Path
-    idle_minutes: float
-    retry_base_seconds: float
-    retry_max_seconds: float
-    poll_seconds: float
-    support_hours: SupportHours | None = None
-    retention_days: int = 0  # 0: keep conversations until someone runs `forget`
-    identity_secret: str = ""  # PARLEY_IDENTITY_SECRET: verifies signed customer ids
-    internal_host: str = "127.0.0.1"
-    internal_port: int = 3001
+def internal_port(port: int, configured: int | None) -> int:
+    """HANDOFF_INTERNAL_PORT, by default the public port + 1 (0, a free port, with port 0)."""
+    if configured is not None:
+        return configured
+    return port + 1 if port else 0
+
+
+def service_url(handoff_url: str, internal_port: int) -> str:
+    """Where the internal API is reached: HANDOFF_URL, else loopback on its port."""
+    return (handoff_url or f"http://127.0.0.1:{internal_port}").rstrip("/")
+
+
+class Settings(EnvSettings):
+    """The handoff service's settings. Derived values (`host`, `internal_port`,
+    `service_url`, `db_url`, `event_broker_url`) are properties over the variables."""
+
+    KEEP_BLANK: ClassVar[frozenset[str]] = frozenset({"RASA_EVENTS_DB_URL"})
+
+    state_dir: Path = Field(Path("var"), validation_alias="PARLEY_STATE_DIR")
+    # Listeners. Slack's events come to the public one, which follows PARLEY_HOST; the
+    # internal API (action server, widget server, console) has a listener of its own on
+    # loopback: it is never on the address Slack (or anyone) reaches.
+    port: int = Field(3000, validation_alias="HANDOFF_PORT")
+    handoff_host: str = Field("", validation_alias="HANDOFF_HOST")
+    parley_host: str = Field("", validation_alias="PARLEY_HOST")
+    handoff_internal_port: int | None = Field(None, validation_alias="HANDOFF_INTERNAL_PORT")
+    internal_host: str = Field("127.0.0.1", validation_alias="HANDOFF_INTERNAL_HOST")
+    handoff_url: str = Field("", validation_alias="HANDOFF_URL")
+    internal_token: str = Field("", validation_alias="HANDOFF_INTERNAL_TOKEN", repr=False)
+    # Databases and Rasa.
+    handoff_db_url: str = Field("", validation_alias="HANDOFF_DB_URL")
+    parley_database_url: str = Field("", validation_alias="PARLEY_DATABASE_URL")
+    rabbitmq_url: str = Field("", validation_alias="RABBITMQ_URL")
+    rasa_events_db_url: str | None = Field(None, validation_alias="RASA_EVENTS_DB_URL")
+    rasa_url: str = Field("http://localhost:5005", validation_alias="RASA_URL")
+    rasa_token: str = Field("", validation_alias="RASA_TOKEN", repr=False)
+    # Slack (on with SLACK_BOT_TOKEN).
+    slack_bot_token: str = Field("", validation_alias="SLACK_BOT_TOKEN", repr=False)
+    slack_signing_secret: str = Field("", validation_alias="SLACK_SIGNING_SECRET", repr=False)
+    slack_app_token: str = Field("", validation_alias="SLACK_APP_TOKEN", repr=False)
+    slack_api_url: str = Field("https://slack.com/api/", validation_alias="SLACK_API_URL")
+    slack_channel: str = Field("", validation_alias="SLACK_HANDOFF_CHANNEL")
+    # The triggers, for `python -m handoff demo` (the Rasa server reads its own).
+    triggers_file: Path = Field(triggers.DEFAULT_FILE, validation_alias="HANDOFF_TRIGGERS_FILE")
+    max_abstentions: int | None = Field(None, validation_alias="HANDOFF_MAX_ABSTENTIONS")
+    # Timing.
+    idle_minutes: float = Field(30.0, validation_alias="HANDOFF_IDLE_MINUTES")
+    retry_base_seconds: float = Field(1.0, validation_alias="HANDOFF_RETRY_BASE_SECONDS")
+    retry_max_seconds: float = Field(300.0, validation_alias="HANDOFF_RETRY_MAX_SECONDS")
+    poll_seconds: float = Field(0.2, validation_alias="HANDOFF_POLL_SECONDS")
+    # 0: keep conversations until someone runs `forget` or `purge`.
+    retention_days: int = Field(0, validation_alias="HANDOFF_RETENTION_DAYS")
+
+    @field_validator("port", "handoff_internal_port", mode="before")
+    @classmethod
+    def _port(cls, value: Any, info: ValidationInfo) -> int | None:
+        return None if value is None else whole_number(cls.env_name(info), value)
+
+    @field_validator("max_abstentions", mode="before")
+    @classmethod
+    def _max_abstentions(cls, value: Any) -> int | None:
+        return None if value is None else whole_number("HANDOFF_MAX_ABSTENTIONS", value, minimum=0)
+
+    @field_validator(
+        "idle_minutes", "retry_base_seconds", "retry_max_seconds", "poll_seconds", mode="before"
+    )
+    @classmethod
+    def _number(cls, value: Any, info: ValidationInfo) -> float:
+        return number(cls.env_name(info), value)
+
+    @field_validator("retention_days", mode="before")
+    @classmethod
+    def _retention_days(cls, value: Any) -> int:
+        days = whole_number("HANDOFF_RETENTION_DAYS", value)
+        if days < 0:
+            raise ValueError(
+                "HANDOFF_RETENTION_DAYS must be 1 or more (or empty to keep everything), "
+                f"got {days}"
+            )
+        return days
+
+    @field_validator("rasa_url", mode="after")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    # --- derived ------------------------------------------------------------------------
+    @property
+    def host(self) -> str:
+        return self.handoff_host or self.parley_host or "127.0.0.1"
+
+    @property
+    def internal_port(self) -> int:
+        return internal_port(self.port, self.handoff_internal_port)
+
+    @property
+    def service_url(self) -> str:
+        return service_url(self.handoff_url, self.internal_port)
+
+    @property
+    def db_url(self) -> str:
+        return database_url(self.handoff_db_url, self.parley_database_url, self.state_dir)
+
+    @property
+    def event_broker_url(self) -> str:
+        return event_broker_url(
+            self.rabbitmq_url, self.rasa_events_db_url, self.parley_database_url, self.state_dir
+        )
 
     @property
     def slack_enabled(self) -> bool:
@@ -134,45 +192,6 @@ class Settings:
     @property
     def socket_mode(self) -> bool:
         return bool(self.slack_enabled and self.slack_app_token)
-
-    @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
-        env = dict(os.environ if environ is None else environ)
-        state_dir = Path(env.get("PARLEY_STATE_DIR") or "var")
-        port = _int(env, "HANDOFF_PORT", 3000)
-        # Slack's events come to the public listener, which follows PARLEY_HOST.
-        host = env.get("HANDOFF_HOST") or env.get("PARLEY_HOST") or "127.0.0.1"
-        # The internal API (action server, widget server, console) has a listener of its own
-        # on loopback: it is never on the address Slack (or anyone) reaches.
-        internal_port = _int(env, "HANDOFF_INTERNAL_PORT", port + 1 if port else 0)
-        internal_host = env.get("HANDOFF_INTERNAL_HOST") or "127.0.0.1"
-        settings = cls(
-            state_dir=state_dir,
-            db_url=database_url(env, state_dir),
-            host=host,
-            port=port,
-            service_url=(env.get("HANDOFF_URL") or f"http://127.0.0.1:{internal_port}").rstrip("/"),
-            internal_token=env.get("HANDOFF_INTERNAL_TOKEN", ""),
-            rasa_url=(env.get("RASA_URL") or "http://localhost:5005").rstrip("/"),
-            rasa_token=env.get("RASA_TOKEN", ""),
-            event_broker_url=_event_broker_url(env, state_dir),
-            slack_bot_token=env.get("SLACK_BOT_TOKEN", ""),
-            slack_signing_secret=env.get("SLACK_SIGNING_SECRET", ""),
-            slack_app_token=env.get("SLACK_APP_TOKEN", ""),
-            slack_api_url=env.get("SLACK_API_URL") or "https://slack.com/api/",
-            slack_channel=env.get("SLACK_HANDOFF_CHANNEL", ""),
-            triggers_file=Path(env.get("HANDOFF_TRIGGERS_FILE") or triggers.DEFAULT_FILE),
-            idle_minutes=_float(env, "HANDOFF_IDLE_MINUTES", 30.0),
-            retry_base_seconds=_float(env, "HANDOFF_RETRY_BASE_SECONDS", 1.0),
-            retry_max_seconds=_float(env, "HANDOFF_RETRY_MAX_SECONDS", 300.0),
-            poll_seconds=_float(env, "HANDOFF_POLL_SECONDS", 0.2),
-            support_hours=_support_hours(env),
-            retention_days=_retention_days(env),
-            identity_secret=env.get("PARLEY_IDENTITY_SECRET", ""),
-            internal_host=internal_host,
-            internal_port=internal_port,
-        )
-        return settings
 
     def check_exposure(self) -> None:
         """Refuse the combinations that would put the internal API within anyone's reach."""
@@ -209,3 +228,21 @@ class Settings:
                 + " (SLACK_SIGNING_SECRET is needed for HTTP events, SLACK_APP_TOKEN for "
                 "Socket Mode)."
             )
+
+
+_settings: Cached[Settings] = Cached(Settings.from_env)
+
+
+def get_settings() -> Settings:
+    """The process's handoff settings, read from the environment on first use."""
+    return _settings.get()
+
+
+def override_settings(settings: Settings) -> None:
+    """Use these settings instead of the environment's (tests)."""
+    _settings.override(settings)
+
+
+def reset_settings() -> None:
+    """Read the environment again on the next get_settings() (tests)."""
+    _settings.reset()

@@ -13,7 +13,7 @@ from pathlib import Path
 from parley_shared import language
 
 from knowledge.articles import load_folder
-from knowledge.settings import KnowledgeSettings
+from knowledge.settings import KnowledgeSettings, get_settings, reset_settings
 
 DESCRIPTION = """\
 Manage the knowledge base the support bot answers from.
@@ -26,7 +26,7 @@ previewing.
 
 
 def _settings(args: argparse.Namespace) -> KnowledgeSettings:
-    s = KnowledgeSettings.from_env()
+    s = get_settings().knowledge
     if getattr(args, "dir", None):
         s = replace(s, knowledge_dir=Path(args.dir))
     if getattr(args, "state_dir", None):
@@ -198,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # Each command reads its settings once, when first needed (main() runs once per process;
+    # tests call it several times, with another environment each time).
+    reset_settings()
     from knowledge.indexer import IndexBusyError
 
     try:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import sys
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
-from knowledge.settings import KnowledgeSettings
+from knowledge.settings import KnowledgeSettings, get_settings
 
 HELP = "draft articles from what the bot could not answer (reviewable, never applied)"
 DESCRIPTION = """\
@@ -68,7 +67,7 @@ def add_arguments(sp: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace) -> KnowledgeSettings:
-    s = KnowledgeSettings.from_env()
+    s = get_settings().knowledge
     if args.dir:
         s = replace(s, knowledge_dir=Path(args.dir))
     if args.state_dir:
@@ -79,12 +78,7 @@ def _settings(args: argparse.Namespace) -> KnowledgeSettings:
 def handoff_db_url(args: argparse.Namespace) -> str:
     if args.db:
         return str(args.db)
-    from handoff.settings import Settings
-
-    env = dict(os.environ)
-    if args.state_dir:
-        env["PARLEY_STATE_DIR"] = args.state_dir
-    return Settings.from_env(env).db_url
+    return get_settings().handoff_database(Path(args.state_dir) if args.state_dir else None)
 
 
 def missing_database(url: str) -> str | None:

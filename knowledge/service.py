@@ -353,11 +353,12 @@ _SERVICE: KnowledgeService | None = None
 _SERVICE_LOCK = threading.Lock()
 
 
-def get_service() -> KnowledgeService:
-    """The process-wide service, created and started on first use."""
+def get_service(settings: KnowledgeSettings) -> KnowledgeService:
+    """The process-wide service, created (from `settings`, the process's) and started on
+    first use."""
     global _SERVICE
     with _SERVICE_LOCK:
         if _SERVICE is None:
-            _SERVICE = KnowledgeService(KnowledgeSettings.from_env())
+            _SERVICE = KnowledgeService(settings)
             _SERVICE.start()
         return _SERVICE

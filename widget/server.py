@@ -3,7 +3,7 @@ the widget's small API, on Starlette under uvicorn.
 
 Routes:
   GET  /parley-widget.js      the built widget (widget/dist/, made by `make widget`)
-  GET  /config.js             `window.parleyConfig` for the demo page, from the environment
+  GET  /config.js             `window.parleyConfig` for the demo page, from the settings
   GET  /api/history/<id>      the conversation's messages (from Rasa's tracker API) and its
                               handoff state (from the handoff service)
   POST /api/csat              a satisfaction rating, stored in the handoff service's ledger
@@ -20,11 +20,9 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import os
 import re
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +37,7 @@ from starlette.staticfiles import StaticFiles
 
 from handoff.asgi import ASGIApp, BodyLimitMiddleware, uvicorn_config
 from handoff.rate_limit import limiter_for
+from widget.settings import SettingsError, WidgetSettings, get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_DIR = ROOT / "widget" / "demo"
@@ -56,55 +55,8 @@ HANDOFF_STATES = ("bot", "queued", "agent", "closed")
 GOODBYE_ACTIONS = frozenset({"utter_goodbye"})
 
 
-@dataclass(frozen=True)
-class Settings:
-    host: str
-    port: int
-    rasa_url: str  # how this server reaches Rasa
-    rasa_public_url: str  # how browsers reach Rasa's socket.io channel
-    rasa_token: str
-    handoff_url: str
-    handoff_token: str
-    allowed_origins: tuple[str, ...]
-    demo_title: str
-    demo_language: str
-    # Requests a minute to /api (history reloads, survey answers); 0 switches a limit off.
-    api_per_session_per_minute: int = 30
-    api_per_address_per_minute: int = 120
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
-        host = env.get("PARLEY_HOST", "127.0.0.1")
-        rasa_url = env.get("RASA_URL") or f"http://{host}:{env.get('RASA_PORT', '5005')}"
-        origins = env.get("WIDGET_ALLOWED_ORIGINS", "*")
-        return cls(
-            host=host,
-            port=int(env.get("WEB_PORT", "8080")),
-            rasa_url=rasa_url.rstrip("/"),
-            rasa_public_url=(env.get("RASA_PUBLIC_URL") or rasa_url).rstrip("/"),
-            rasa_token=env.get("RASA_TOKEN", ""),
-            handoff_url=(env.get("HANDOFF_URL") or "").rstrip("/"),
-            handoff_token=env.get("HANDOFF_INTERNAL_TOKEN", ""),
-            allowed_origins=tuple(o.strip().rstrip("/") for o in origins.split(",") if o.strip()),
-            demo_title=env.get("WIDGET_TITLE", "Parley Support"),
-            demo_language=env.get("WIDGET_LANGUAGE", ""),
-            api_per_session_per_minute=_per_minute(env, "WIDGET_API_RATE_PER_SESSION", 30),
-            api_per_address_per_minute=_per_minute(env, "WIDGET_API_RATE_PER_ADDRESS", 120),
-        )
-
-
-def _per_minute(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "").strip()
-    try:
-        value = int(raw) if raw else default
-    except ValueError:
-        raise SystemExit(
-            f"{name} must be a whole number (requests a minute), got {raw!r}"
-        ) from None
-    if value < 0:
-        raise SystemExit(f"{name} must be 0 (off) or more, got {value}")
-    return value
+# The server's settings (widget/settings.py), also by their former name here.
+Settings = WidgetSettings
 
 
 # --- the tracker, reduced to what the customer saw ------------------------------------
@@ -239,7 +191,7 @@ async def _call(
 
 
 async def fetch_history(
-    client: httpx.AsyncClient, settings: Settings, session_id: str
+    client: httpx.AsyncClient, settings: WidgetSettings, session_id: str
 ) -> dict[str, Any]:
     query = urllib.parse.urlencode({"include_events": "ALL", "token": settings.rasa_token})
     sender = urllib.parse.quote(session_id, safe="")
@@ -253,7 +205,7 @@ async def fetch_history(
 
 
 async def handoff_state(
-    client: httpx.AsyncClient, settings: Settings, session_id: str
+    client: httpx.AsyncClient, settings: WidgetSettings, session_id: str
 ) -> dict[str, str] | None:
     """`{"state": bot | queued | agent | closed, "agent": name}` from the handoff service,
     or None when it cannot say (the widget then keeps what it shows)."""
@@ -273,7 +225,7 @@ async def handoff_state(
 
 
 async def store_csat(
-    client: httpx.AsyncClient, settings: Settings, payload: dict[str, Any]
+    client: httpx.AsyncClient, settings: WidgetSettings, payload: dict[str, Any]
 ) -> None:
     if not settings.handoff_url:
         raise UpstreamError(503, "the handoff service (which keeps the ledger) is not configured")
@@ -306,7 +258,7 @@ def _json(status: int, body: Any) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers=NO_STORE)
 
 
-def demo_config(settings: Settings) -> bytes:
+def demo_config(settings: WidgetSettings) -> bytes:
     config: dict[str, Any] = {"serverUrl": settings.rasa_public_url, "title": settings.demo_title}
     if settings.demo_language:
         config["language"] = settings.demo_language
@@ -314,7 +266,7 @@ def demo_config(settings: Settings) -> bytes:
     return f"window.parleyConfig = {json.dumps(config)};\n".encode()
 
 
-def create_app(settings: Settings, client: httpx.AsyncClient | None = None) -> ASGIApp:
+def create_app(settings: WidgetSettings, client: httpx.AsyncClient | None = None) -> ASGIApp:
     """The widget server as an ASGI application (uvicorn serves it; tests call it too)."""
     http = client or httpx.AsyncClient(timeout=10)
     config_js = demo_config(settings)
@@ -403,7 +355,10 @@ def create_app(settings: Settings, client: httpx.AsyncClient | None = None) -> A
 
 
 def main() -> None:
-    settings = Settings.from_env()
+    try:
+        settings = get_settings()
+    except SettingsError as exc:
+        raise SystemExit(f"error: {exc}") from None
     print(f"Widget demo page on http://{settings.host}:{settings.port}/", flush=True)
     uvicorn.Server(uvicorn_config(create_app(settings), settings.host, settings.port)).run()
 

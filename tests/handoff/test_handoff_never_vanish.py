@@ -13,13 +13,14 @@ import pytest
 from slack_sdk.models.blocks import Block
 from sqlalchemy import select
 
+from actions.settings import ActionSettings
 from handoff.models import BOT, Conversation, Handoff, OutboxItem, utcnow
 from handoff.notices import ABANDONED_NOTICE, AGENT_LEFT_NOTICE
 from handoff.outbox import OutboxWorker
 from handoff.packet import build_blocks, minimal_blocks
 from handoff.rasa_client import RasaClient
 from handoff.service import HandoffService
-from handoff.settings import Settings, SettingsError
+from handoff.settings import SettingsError
 from handoff.support_hours import SupportHours
 from tests.handoff.fake_rasa import FakeRasa
 from tests.handoff.mock_web_api_server import Failure, MockSlack, block_problem
@@ -190,10 +191,11 @@ def test_support_hours_are_read_with_their_time_zone() -> None:
     ],
 )
 def test_bad_support_hours_are_refused_with_what_to_write(value: str, complaint: str) -> None:
+    # The action server reads SUPPORT_HOURS (actions/settings.py).
     with pytest.raises(SettingsError, match=complaint) as info:
-        Settings.from_env({"SUPPORT_HOURS": value})
+        ActionSettings.from_env({"SUPPORT_HOURS": value})
     assert "SUPPORT_HOURS" in str(info.value)
-    assert Settings.from_env({"SUPPORT_HOURS": "Mon-Sun 00:00-24:00 UTC"}).support_hours
+    assert ActionSettings.from_env({"SUPPORT_HOURS": "Mon-Sun 00:00-24:00 UTC"}).support_hours
 
 
 def test_the_packet_says_it_arrived_outside_support_hours() -> None:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +61,10 @@ class TriggerConfig:
     sensitive_topics: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], env: dict[str, str] | None = None) -> TriggerConfig:
-        env = dict(os.environ if env is None else env)
+    def from_dict(cls, data: dict[str, Any], env: Mapping[str, str] | None = None) -> TriggerConfig:
+        """The configuration in `data`; HANDOFF_MAX_ABSTENTIONS in `env` (by default the
+        process's environment, read once) overrides the file's abstention limit."""
+        env = environment() if env is None else env
         ex = data.get("explicit") or {}
         ab = data.get("abstentions") or {}
         fr = data.get("frustration") or {}
@@ -87,19 +91,40 @@ class TriggerConfig:
         return cfg
 
 
-_cache: dict[str, tuple[float, TriggerConfig]] = {}
+# The variables this module reads; the Rasa server (Rasa's own Python, no pydantic-settings
+# here) takes them from its environment, once per process.
+ENV_NAMES = ("HANDOFF_TRIGGERS_FILE", "HANDOFF_MAX_ABSTENTIONS")
 
 
-def load_config(path: str | None = None) -> TriggerConfig:
-    """The trigger configuration, reread whenever the file changes."""
-    file = Path(path or os.environ.get("HANDOFF_TRIGGERS_FILE") or DEFAULT_FILE)
+@lru_cache(maxsize=1)
+def environment() -> Mapping[str, str]:
+    """HANDOFF_TRIGGERS_FILE and HANDOFF_MAX_ABSTENTIONS as this process started with them
+    (read once; `environment.cache_clear()` reads them again)."""
+    return {name: os.environ[name] for name in ENV_NAMES if name in os.environ}
+
+
+_cache: dict[tuple[str, str], tuple[float, TriggerConfig]] = {}
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> TriggerConfig:
+    """The trigger configuration, reread whenever the file changes: `path`, else
+    HANDOFF_TRIGGERS_FILE, else the packaged triggers.yml. `env` holds HANDOFF_TRIGGERS_FILE
+    and HANDOFF_MAX_ABSTENTIONS for a caller with settings of its own; by default they come
+    from this process's environment (read once)."""
+    env = environment() if env is None else env
+    file = Path(path or env.get("HANDOFF_TRIGGERS_FILE") or DEFAULT_FILE)
+    limit = env.get("HANDOFF_MAX_ABSTENTIONS", "")
+    key = (str(file), limit)
     mtime = file.stat().st_mtime
-    cached = _cache.get(str(file))
+    cached = _cache.get(key)
     if cached and cached[0] == mtime:
         return cached[1]
     with open(file, encoding="utf-8") as fh:
-        cfg = TriggerConfig.from_dict(yaml.safe_load(fh) or {})
-    _cache[str(file)] = (mtime, cfg)
+        data = yaml.safe_load(fh) or {}
+    cfg = TriggerConfig.from_dict(data, env={"HANDOFF_MAX_ABSTENTIONS": limit})
+    _cache[key] = (mtime, cfg)
     return cfg
 
 
