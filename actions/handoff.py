@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from parley_shared.rate_limit import hourly_limiter
 from parley_shared.triggers import (
     ABSTENTIONS,
     EXPLICIT,
@@ -26,7 +27,6 @@ from actions.settings import get_settings
 from handoff.llm_summary import llm_summary
 from handoff.notices import HANDOFF_META, QUEUED, notice_marker
 from handoff.packet import collect_packet
-from handoff.rate_limit import hourly_limiter
 from knowledge.phrases import phrase
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,9 @@ TOO_MANY_HANDOFFS = phrase("too_many_handoffs")
 # for a person must not flood the agents' queue. (Messages per client address are limited at
 # the channels.) The server's settings are read here, at start: a bad value stops it with a
 # message naming the variable.
-HANDOFF_LIMIT = hourly_limiter(get_settings().handoff_rate_per_hour)
+HANDOFF_LIMIT = hourly_limiter(
+    get_settings().handoff_rate_per_hour, get_settings().redis_url or None, name="handoff"
+)
 
 UNAVAILABLE = phrase("unavailable")
 # The request, also on Rasa's event broker (handoff/event_broker.py reads it there).

@@ -39,6 +39,8 @@ class ActionSettings(KnowledgeEnv):
     handoff_rate_per_hour: int = Field(6, validation_alias="HANDOFF_RATE_PER_HOUR")
     # Load the answerer when the server starts instead of on the first question.
     knowledge_preload: bool = Field(False, validation_alias="KNOWLEDGE_PRELOAD")
+    # Shared rate limits across action server replicas; empty: counted in this process.
+    redis_url: str = Field("", validation_alias="REDIS_URL", repr=False)
 
     @field_validator("handoff_port", "handoff_internal_port", mode="before")
     @classmethod

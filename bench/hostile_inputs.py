@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from handoff.redact import redact  # noqa: E402
+from parley_shared.redact import redact  # noqa: E402
 
 SEED = 20261125
 FLOOD_20K = 20_000
@@ -53,7 +53,7 @@ FULL_SET: dict[str, int] = {
 @dataclass(frozen=True)
 class Canary:
     """A card number or IBAN planted in an input, normalised (digits / upper-case, no
-    separators) for searching, with whether handoff.redact recognises it as written."""
+    separators) for searching, with whether parley_shared.redact recognises it as written."""
 
     kind: str  # "card" | "iban"
     value: str
@@ -652,7 +652,7 @@ def main() -> int:
     print(
         f"canaries: {sum(c.kind == 'card' for c in canaries)} card numbers, "
         f"{sum(c.kind == 'iban' for c in canaries)} IBANs; "
-        f"{recognised} of {len(canaries)} as written are recognised by handoff.redact"
+        f"{recognised} of {len(canaries)} as written are recognised by parley_shared.redact"
     )
     return 0
 

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from parley_shared.redact import CARD, IBAN, redact
+
 from bench.hostile_inputs import Canary
 from bench.reliability_rig import read_only
-from handoff.redact import CARD, IBAN, redact
 
 MAX_EXAMPLES = 5
 
@@ -212,7 +213,7 @@ def without_json_fractions(text: str) -> str:
 
 
 def redact_hits(text: str) -> tuple[int, int]:
-    """How many card numbers/IBANs handoff.redact finds in `text` (emails and phones off),
+    """How many card numbers/IBANs parley_shared.redact finds in `text` (emails and phones off),
     and where the first one starts (-1 if none)."""
     redacted = redact(text, emails=False, phones=False)
     if redacted == text:
@@ -296,13 +297,13 @@ def sqlite_places(path: Path) -> Iterator[tuple[str, str]]:
 def leak_checks(
     scans: list[SinkScan], index: CanaryIndex, where_planted: dict[str, str]
 ) -> list[Check]:
-    """Two figures per place: what handoff.redact detects there (the issue's measure) and
+    """Two figures per place: what parley_shared.redact detects there (the issue's measure) and
     which of the planted numbers are there in any format (covers formats it misses)."""
     checks = []
     for s in scans:
         checks.append(
             Check(
-                f"card numbers/IBANs detected by handoff.redact in {s.sink}",
+                f"card numbers/IBANs detected by parley_shared.redact in {s.sink}",
                 s.redact_hits,
                 "0",
                 s.redact_hits == 0,
@@ -315,7 +316,8 @@ def leak_checks(
             recognised = "recognised" if c.redact_recognises else "NOT recognised"
             examples.append(
                 f"{mask_numbers(ascii(c.written)[1:-1])} ({c.kind}, {recognised} by "
-                f"handoff.redact as written; input {where_planted.get(value, '?')}) at {where}"
+                f"parley_shared.redact as written; input {where_planted.get(value, '?')}) "
+                f"at {where}"
             )
         not_recognised = sum(1 for v in s.canaries if not index.canaries[v].redact_recognises)
         checks.append(
@@ -325,7 +327,7 @@ def leak_checks(
                 "0",
                 not s.canaries,
                 examples,
-                f"{not_recognised} of them in a format handoff.redact does not recognise"
+                f"{not_recognised} of them in a format parley_shared.redact does not recognise"
                 if s.canaries
                 else "",
             )

@@ -235,7 +235,7 @@ def _hostile_figures(f: dict[str, Any]) -> list[str]:
         f"relayed to the Slack thread). {f['silent_by_design']} replies were rightly silent "
         f"(a person owned the chat). Planted: {f['planted_cards']} card numbers and "
         f"{f['planted_ibans']} IBANs, {f['planted_recognised_by_redact']} of them in a format "
-        f"handoff.redact recognises. Sending took {f['sending_seconds']:g} s.",
+        f"parley_shared.redact recognises. Sending took {f['sending_seconds']:g} s.",
         "",
         "| family | inputs | REST | socket.io | to Slack | errors | empty | refused politely "
         "| median s | max s | longest (chars) |",

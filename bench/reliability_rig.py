@@ -316,7 +316,7 @@ def process_group_rss_kib(pgid: int) -> int:
 # --- customers ---------------------------------------------------------------------------
 
 try:  # the message guard's polite refusals (the guard may not be there yet)
-    from handoff.message_guard import TOO_FAST, TOO_LONG
+    from parley_shared.message_guard import TOO_FAST, TOO_LONG
 
     REFUSALS = {"too fast": TOO_FAST.split("{")[0], "too long": TOO_LONG.split("{")[0]}
 except ImportError:

@@ -1,4 +1,4 @@
-"""The message guard (handoff/message_guard.py) as the Rasa channels use it: one per server
+"""The message guard (parley_shared/message_guard.py) as the Rasa channels use it: one per server
 process, so the REST and socket.io channels count against the same limits.
 
 The client address is Sanic's: the socket's peer, or, when Rasa runs behind a reverse proxy
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from handoff.message_guard import (
+from parley_shared.message_guard import (
     Admitted,
     GuardSettings,
     MessageGuard,

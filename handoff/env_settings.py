@@ -9,7 +9,7 @@ Each process has one settings class, in one module, with a cached accessor:
 - the knowledge CLI: `knowledge.settings.KnowledgeCliSettings`, `knowledge.settings.get_settings()`
 
 (The Rasa server runs Rasa's pydantic 1 and reads its few settings with plain code:
-handoff/message_guard.py, bot/shared/parley_shared/triggers.py.) Every variable is in the
+parley_shared/message_guard.py, bot/shared/parley_shared/triggers.py.) Every variable is in the
 table in README.md, "Configuration".
 
 The variable names are the fields' validation aliases, matched exactly (case-sensitive). A

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from parley_shared.redact import redact
 from sqlalchemy import func, select
 
 from handoff.db import Database
@@ -31,7 +32,6 @@ from handoff.models import (
     KnowledgeAnswer,
     utcnow,
 )
-from handoff.redact import redact
 
 # Sender ids the demo filler (`python -m handoff demo`) gives its made-up conversations.
 DEMO_PREFIX = "demo-"

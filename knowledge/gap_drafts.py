@@ -21,9 +21,9 @@ from pathlib import Path
 import yaml
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
+from parley_shared.redact import redact
 
 from handoff.gap_sources import ABSTAINED_KIND, RESOLVED_BY_PERSON, SAID_NO
-from handoff.redact import redact
 from knowledge.articles import DRAFT_COMMENT
 from knowledge.gaps import GapGroup, Search, phrasing_key, place
 from knowledge.text import STOP_WORDS, stem, strip_html

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
+from parley_shared.redact import redact
 from tqdm import tqdm
 
 from handoff.gap_sources import GapItem
-from handoff.redact import redact
 from knowledge.retriever import ArticleHit
 from knowledge.text import clean_question, strip_html
 

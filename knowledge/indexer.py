@@ -60,7 +60,7 @@ class IndexBusyError(RuntimeError):
 
 
 # How long indexing waits for another process's run before giving up with a message.
-LOCK_WAIT_SECONDS = float(os.environ.get("KNOWLEDGE_LOCK_WAIT_SECONDS") or 120)
+LOCK_WAIT_SECONDS = 120.0  # KNOWLEDGE_LOCK_WAIT_SECONDS (knowledge/settings.py)
 
 
 def _holder(fh: IO[str]) -> str:
@@ -261,7 +261,9 @@ class Indexer:
         manifest: Manifest,
         index_dir: Path,
         database_url: str | None = None,
+        lock_wait: float = LOCK_WAIT_SECONDS,
     ) -> None:
+        self.lock_wait = lock_wait
         self.folder = folder
         self.store = store
         self.manifest = manifest
@@ -326,14 +328,14 @@ class Indexer:
         `only`: relative paths known to have changed (from the watcher); None scans everything.
         A file that became unreadable keeps its last good version in the index (and is reported).
         """
-        with index_lock(self.index_dir):
+        with index_lock(self.index_dir, self.lock_wait):
             return self._sync(only, progress, force)
 
     def tidy(self) -> None:
         """Between runs: keep the writer's lease and delete replaced passages that are due."""
         if not self.manifest.shared:
             return
-        with index_lock(self.index_dir):
+        with index_lock(self.index_dir, self.lock_wait):
             if self.writer:
                 self.writer = self._take_writer_lease()
             if self.writer:

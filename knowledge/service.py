@@ -51,7 +51,12 @@ class KnowledgeService:
         self.embeddings, name = make_embeddings(settings)
         self.store, self.manifest = open_vectorstore(settings, self.embeddings, name)
         self.indexer = Indexer(
-            settings.knowledge_dir, self.store, self.manifest, settings.index_dir
+            settings.knowledge_dir,
+            self.store,
+            self.manifest,
+            settings.index_dir,
+            database_url=settings.database_url or None,
+            lock_wait=settings.lock_wait_seconds,
         )
         self.retriever = Retriever(
             self.store, self.manifest, self.embeddings, settings.title_weight
@@ -116,6 +121,7 @@ class KnowledgeService:
         if self._watcher:
             self._watcher.join(timeout=5)
         self._calls.shutdown()
+        self.indexer.close()
 
     def _run(self, watch: bool) -> None:
         try:

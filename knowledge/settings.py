@@ -56,6 +56,10 @@ class KnowledgeSettings:
     local_encoder: str = "dual"
     openai_embedding_model: str = "text-embedding-3-small"
     llm_timeout: float = 2.5
+    # PARLEY_DATABASE_URL: the index writer's lease becomes a PostgreSQL advisory lock.
+    database_url: str = ""
+    # How long a second writer (a CLI run beside the bot) waits for the index lock.
+    lock_wait_seconds: float = 120.0
 
     @property
     def index_dir(self) -> Path:
@@ -94,6 +98,8 @@ class KnowledgeEnv(EnvSettings):
         "text-embedding-3-small", validation_alias="OPENAI_EMBEDDING_MODEL"
     )
     llm_timeout: float = Field(2.5, validation_alias="OPENAI_TIMEOUT")
+    parley_database_url: str = Field("", validation_alias="PARLEY_DATABASE_URL", repr=False)
+    lock_wait_seconds: float = Field(120.0, validation_alias="KNOWLEDGE_LOCK_WAIT_SECONDS")
 
     @field_validator(
         "chroma_host", "confidence_model", "openai_api_key", "openai_base_url", mode="before"
@@ -107,7 +113,14 @@ class KnowledgeEnv(EnvSettings):
     def _port(cls, value: Any) -> int:
         return whole_number("CHROMA_PORT", value)
 
-    @field_validator("title_weight", "min_score", "suggest_score", "llm_timeout", mode="before")
+    @field_validator(
+        "title_weight",
+        "min_score",
+        "suggest_score",
+        "llm_timeout",
+        "lock_wait_seconds",
+        mode="before",
+    )
     @classmethod
     def _number(cls, value: Any, info: ValidationInfo) -> float | None:
         return None if value is None else number(cls.env_name(info), value)
@@ -151,6 +164,8 @@ class KnowledgeEnv(EnvSettings):
             local_encoder=self.embeddings if self.embeddings in ("minilm", "e5") else "dual",
             openai_embedding_model=self.openai_embedding_model,
             llm_timeout=self.llm_timeout,
+            database_url=self.parley_database_url,
+            lock_wait_seconds=self.lock_wait_seconds,
         )
 
 
@@ -159,7 +174,6 @@ class KnowledgeCliSettings(KnowledgeEnv):
     database (as the handoff service finds it: knowledge/gaps_command.py)."""
 
     handoff_db_url: str = Field("", validation_alias="HANDOFF_DB_URL")
-    parley_database_url: str = Field("", validation_alias="PARLEY_DATABASE_URL")
 
     def handoff_database(self, state_dir: Path | None = None) -> str:
         """The handoff database's URL (`state_dir`: instead of PARLEY_STATE_DIR)."""

@@ -421,6 +421,18 @@ def rasa_endpoints(settings: Settings) -> Path:
     return path
 
 
+def sqlite_wal(path: Path) -> None:
+    """Put Rasa's SQLite file (tracker store, SQL event broker) in write-ahead-log mode before
+    Rasa opens it: the mode stays with the file, so every commit appends to the log instead
+    of rewriting a rollback journal (a turn commits several times), and the handoff service
+    reads the broker's table without blocking Rasa's writes."""
+    import sqlite3
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.closing(sqlite3.connect(path)) as con:
+        con.execute("PRAGMA journal_mode=WAL")
+
+
 def ensure_database(url: str, name: str) -> None:
     """Create database `name` on `url`'s PostgreSQL server unless it exists (Rasa's SQL
     event broker does not create its database)."""
@@ -574,6 +586,9 @@ class Stack:
         self.token = rasa_token(settings)
         self.handoff_token = handoff_token(settings)
         self.env = child_env(settings, self.token, self.handoff_token)
+        if not settings.database_url:
+            for name in ("RASA_TRACKER_DB", "RASA_EVENTS_DB"):
+                sqlite_wal(Path(self.env[name]))
         self.index_knowledge()
         logs_dir = settings.state_dir / "logs"
         logs_dir.mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from parley_shared.rate_limit import limiter_for
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -36,7 +37,6 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from handoff.asgi import ASGIApp, BodyLimitMiddleware, uvicorn_config
-from handoff.rate_limit import limiter_for
 from widget.settings import SettingsError, WidgetSettings, get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -270,8 +270,9 @@ def create_app(settings: WidgetSettings, client: httpx.AsyncClient | None = None
     """The widget server as an ASGI application (uvicorn serves it; tests call it too)."""
     http = client or httpx.AsyncClient(timeout=10)
     config_js = demo_config(settings)
-    per_session = limiter_for(settings.api_per_session_per_minute)
-    per_address = limiter_for(settings.api_per_address_per_minute)
+    redis = settings.redis_url or None
+    per_session = limiter_for(settings.api_per_session_per_minute, redis, name="widget-session")
+    per_address = limiter_for(settings.api_per_address_per_minute, redis, name="widget-address")
 
     def too_many(request: Request, session_id: str) -> Response | None:
         """429 when this address or this conversation asks too often (the address first, so

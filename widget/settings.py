@@ -33,6 +33,8 @@ class WidgetSettings(EnvSettings):
     # Requests a minute to /api (history reloads, survey answers); 0 switches a limit off.
     api_per_session_per_minute: int = Field(30, validation_alias="WIDGET_API_RATE_PER_SESSION")
     api_per_address_per_minute: int = Field(120, validation_alias="WIDGET_API_RATE_PER_ADDRESS")
+    # The limits above shared by every widget server replica; empty: counted in this process.
+    redis_url: str = Field("", validation_alias="REDIS_URL", repr=False)
 
     @field_validator("port", "rasa_port", mode="before")
     @classmethod

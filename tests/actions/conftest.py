@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from parley_shared.rate_limit import hourly_limiter
 
 import actions.handoff
 from handoff.client import reset_client
 from handoff.db import Database
-from handoff.rate_limit import hourly_limiter
 from handoff.server import HandoffServer
 from handoff.settings import Settings
 

@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from parley_shared.rate_limit import hourly_limiter
 from parley_shared.triggers import TRIGGER_SLOT, after_answer, load_config, on_user_message
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
@@ -14,7 +15,6 @@ from actions.handoff import ActionHumanHandoff
 from handoff.db import Database
 from handoff.event_broker import EventHandler
 from handoff.models import Conversation, Handoff, OutboxItem
-from handoff.rate_limit import hourly_limiter
 from handoff.service import QUEUED_NOTICE, HandoffService
 from tests.conftest import load_json
 

@@ -14,12 +14,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(1, str(ROOT))
 
+from parley_shared.message_guard import GuardSettings, MessageGuard  # noqa: E402
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage  # noqa: E402
 from rasa.nlu.classifiers.regex_message_handler import RegexMessageHandler  # noqa: E402
 from rasa.shared.core.domain import Domain  # noqa: E402
 from rasa.shared.nlu.training_data.message import Message  # noqa: E402
-
-from handoff.message_guard import GuardSettings, MessageGuard  # noqa: E402
 
 DOMAIN = Domain.load(str(ROOT / "domain.yml"))
 GUARD = MessageGuard(GuardSettings(per_conversation_per_minute=0, per_address_per_minute=0))

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from handoff.message_guard import (
+from parley_shared.message_guard import (
     MAX_METADATA_CHARS,
     Admitted,
     GuardSettings,
@@ -16,8 +15,8 @@ from handoff.message_guard import (
     neutralise_payload,
     page_address,
 )
-from handoff.rate_limit import TokenBucketLimiter
-from handoff.redact import CARD, EMAIL, IBAN, PHONE
+from parley_shared.rate_limit import TokenBucketLimiter
+from parley_shared.redact import CARD, EMAIL, IBAN, PHONE
 
 CARD_NUMBER = "4111 1111 1111 1111"
 IBAN_NUMBER = "DE89 3704 0044 0532 0130 00"

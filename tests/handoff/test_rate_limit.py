@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from handoff.rate_limit import NoLimit, TokenBucketLimiter, limiter_for
+from parley_shared.rate_limit import NoLimit, TokenBucketLimiter, limiter_for
 
 
 class Clock:

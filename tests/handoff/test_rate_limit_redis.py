@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 import redis
-
-from handoff.rate_limit import (
+from parley_shared.rate_limit import (
     KEY_PREFIX,
     NoLimit,
     RedisTokenBucketLimiter,
@@ -23,6 +22,7 @@ from handoff.rate_limit import (
     hourly_limiter,
     limiter_for,
 )
+
 from scripts.servers import LocalServers, free_port
 
 pytestmark = pytest.mark.servers
@@ -100,7 +100,7 @@ def test_every_process_shares_one_count_exactly(redis_url: str, name: str) -> No
             passed.append(ok)
 
     code = (
-        "from handoff.rate_limit import hourly_limiter\n"
+        "from parley_shared.rate_limit import hourly_limiter\n"
         f"limiter = hourly_limiter(60, redis_url={redis_url!r}, name={name!r})\n"
         "print(sum(1 for _ in range(40) if limiter.hit('conversation') == 0.0))\n"
     )
@@ -131,7 +131,7 @@ def test_redis_down_counts_in_memory_with_one_warning(
 ) -> None:
     dead = f"redis://:secret@127.0.0.1:{free_port()}/0"
     limiter = RedisTokenBucketLimiter(dead, 3, name=name)
-    with caplog.at_level(logging.WARNING, logger="handoff.rate_limit"):
+    with caplog.at_level(logging.WARNING, logger="parley_shared.rate_limit"):
         started = time.monotonic()
         waits = [limiter.hit("c1") for _ in range(4)] + [limiter.hit("c2") for _ in range(50)]
         assert time.monotonic() - started < 3  # one failed connection, not one per hit
@@ -144,7 +144,7 @@ def test_redis_down_counts_in_memory_with_one_warning(
     # Redis answers again (here: the right address) once the retry pause is over.
     limiter.redis_url, limiter._client, limiter._script = redis_url, None, None
     limiter._down_until = time.monotonic() - 1
-    with caplog.at_level(logging.INFO, logger="handoff.rate_limit"):
+    with caplog.at_level(logging.INFO, logger="parley_shared.rate_limit"):
         assert limiter.hit("c1") == 0.0  # a fresh bucket in Redis
     assert "answers again" in caplog.records[-1].getMessage()
     assert redis.Redis.from_url(redis_url).exists(limiter.prefix + "c1")

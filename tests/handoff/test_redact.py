@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from handoff.redact import CARD, EMAIL, IBAN, PHONE, iban_valid, luhn_valid, redact
+from parley_shared.redact import CARD, EMAIL, IBAN, PHONE, iban_valid, luhn_valid, redact
 
 
 @pytest.mark.parametrize(

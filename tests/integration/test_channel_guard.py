@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from parley_shared.message_guard import RASA_COMMAND_INTENTS, TOO_FAST, TOO_LONG
+from parley_shared.redact import CARD, IBAN
 
-from handoff.message_guard import RASA_COMMAND_INTENTS, TOO_FAST, TOO_LONG
-from handoff.redact import CARD, IBAN
 from tests.integration.stack import RunningStack, start_stack
 from tests.rasa_probe import run_probe
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from handoff.rate_limit import RateLimiter, limiter_for
-from handoff.redact import redact
+from parley_shared.rate_limit import RateLimiter, limiter_for
+from parley_shared.redact import redact
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +75,8 @@ class GuardSettings:
     per_address_per_minute: int = 60
     redact_emails: bool = False
     redact_phones: bool = False
+    # REDIS_URL: the limits count across every Rasa server (replicas); empty: in this process.
+    redis_url: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GuardSettings:
@@ -92,6 +94,7 @@ class GuardSettings:
             ),
             redact_emails=_switch(env, "PARLEY_REDACT_EMAILS"),
             redact_phones=_switch(env, "PARLEY_REDACT_PHONES"),
+            redis_url=env.get("REDIS_URL", "").strip(),
         )
 
 
@@ -193,13 +196,16 @@ class MessageGuard:
         per_address: RateLimiter | None = None,
     ) -> None:
         self.settings = settings
+        redis = settings.redis_url or None
         self.per_conversation = (
-            limiter_for(settings.per_conversation_per_minute)
+            limiter_for(settings.per_conversation_per_minute, redis, name="guard-conversation")
             if per_conversation is None
             else per_conversation
         )
         self.per_address = (
-            limiter_for(settings.per_address_per_minute) if per_address is None else per_address
+            limiter_for(settings.per_address_per_minute, redis, name="guard-address")
+            if per_address is None
+            else per_address
         )
 
     def too_long(self) -> Refused:
