@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 from tqdm import tqdm
 
+from bench.machine import percentile
 from bench.reliability_checks import Check
 from bench.reliability_rig import Rig, customer_address, refusal, support_questions
 from handoff.notices import QUEUED_NOTICE
@@ -39,15 +40,6 @@ class LoadStats:
         self.errors[kind] += 1
         if len(self.error_examples) < 5:
             self.error_examples.append(f"{kind}: {example}"[:200])
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    k = (len(ordered) - 1) * p
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 async def _customer(

@@ -6,13 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import platform
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.machine import cpu_model
+from bench.machine import git_revision, machine
 from bench.reliability_checks import Check
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,36 +48,6 @@ class PartResult:
     checks: list[Check] = field(default_factory=list)
     figures: dict[str, Any] = field(default_factory=dict)
     error: str = ""  # the part itself failed (the stack did not start, ...)
-
-
-def machine() -> dict[str, Any]:
-    mem_kib = 0
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem_kib = int(line.split()[1])
-    except OSError:
-        pass
-    return {
-        "platform": platform.platform(),
-        "cpu": cpu_model(),
-        "cores": os.cpu_count(),
-        "memory_gib": round(mem_kib / 1024 / 1024, 1),
-        "python": platform.python_version(),
-    }
-
-
-def git_revision() -> str:
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-    except OSError:
-        return "unknown"
-    return f"{sha}{' with uncommitted changes' if dirty else ''}" if sha else "unknown"
 
 
 def is_trial(sizes: dict[str, Any], parts: list[str]) -> list[str]:

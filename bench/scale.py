@@ -36,7 +36,6 @@ import dataclasses
 import datetime as dt
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -55,7 +54,7 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.machine import cpu_model  # noqa: E402
+from bench.machine import git_revision, machine, percentile  # noqa: E402
 from scripts.stack import (  # noqa: E402
     QUIET_ENV,
     RASA_BIN,
@@ -273,15 +272,6 @@ class Cell:
     load_avg: list[float] = field(default_factory=list)
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    k = (len(ordered) - 1) * p
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
 async def _message(
     client: httpx.AsyncClient, url: str, sender: str, text: str, cell: Cell, first: bool
 ) -> None:
@@ -434,34 +424,6 @@ def figures(cell: Cell) -> dict[str, Any]:
         "error_examples": cell.examples,
         "load_average_1min_after_rounds": [round(x, 2) for x in cell.load_avg],
     }
-
-
-def machine() -> dict[str, Any]:
-    mem_kib = 0
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem_kib = int(line.split()[1])
-    return {
-        "platform": platform.platform(),
-        "cpu": cpu_model(),
-        "cores": os.cpu_count(),
-        "memory_gib": round(mem_kib / 1024 / 1024, 1),
-        "python": platform.python_version(),
-    }
-
-
-def git_revision() -> str:
-    done = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    )
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    return done.stdout.strip() + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
 
 
 def _ticks_busy() -> int:
