@@ -60,9 +60,9 @@ from scripts.stack import (  # noqa: E402
     RASA_BIN,
     Settings,
     Stack,
-    _die_with_parent,
     ensure_model,
     free_port,
+    launch,
     stop_processes,
 )
 
@@ -166,18 +166,7 @@ class Baseline:
         ]  # fmt: skip
         # As scripts/stack.py starts its children (its own process group, gone with this
         # process even if it is killed), but in the baseline's folder.
-        self.process = subprocess.Popen(
-            argv,
-            cwd=self.folder,
-            env=self.env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            errors="replace",
-            start_new_session=True,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509
-        )
+        self.process = launch(argv, self.env(), cwd=self.folder)
         threading.Thread(
             target=self._pump, args=(self.process,), name="log-baseline", daemon=True
         ).start()

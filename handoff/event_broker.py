@@ -20,6 +20,7 @@ import json
 import logging
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
@@ -76,7 +77,7 @@ class EventHandler:
             self.service.customer_message(sender, str(event["text"]), ts, f"rasa:{sender}:{ts!r}")
 
 
-class _Follower:
+class _Follower(ABC):
     """A background thread that follows the broker until stopped."""
 
     name = "rasa-events"
@@ -95,11 +96,13 @@ class _Follower:
             self._thread.join(timeout=10)
         self.close()
 
+    @abstractmethod
     def close(self) -> None:
-        pass
+        """Release what the follower holds (connections, a lock), after its thread stopped."""
 
+    @abstractmethod
     def _loop(self) -> None:
-        raise NotImplementedError
+        """Follow the broker until `self._stop` is set."""
 
 
 class SQLBrokerTail(_Follower):
@@ -289,6 +292,9 @@ class PikaConsumer(_Follower):
                     with contextlib.suppress(Exception):
                         connection.close()
             self._stop.wait(self.retry_seconds)
+
+    def close(self) -> None:
+        pass  # the connection is closed by the loop that opened it
 
     def _on_message(self, channel: Any, method: Any, _properties: Any, body: bytes) -> None:
         try:

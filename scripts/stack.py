@@ -503,12 +503,12 @@ def _die_with_parent() -> None:
 PR_SET_PDEATHSIG = 1
 
 
-def launch(argv: list[str], env: Mapping[str, str]) -> subprocess.Popen[str]:
+def launch(argv: list[str], env: Mapping[str, str], cwd: Path = ROOT) -> subprocess.Popen[str]:
     """A child in its own process group (Ctrl-C reaches only us; we stop the children in
     order), which dies with its supervisor."""
     return subprocess.Popen(
         argv,
-        cwd=ROOT,
+        cwd=cwd,
         env=dict(env),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
