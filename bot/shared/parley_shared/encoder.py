@@ -80,13 +80,17 @@ def attention_bias(mask: np.ndarray) -> np.ndarray:
 
 
 def bert_layer(x: np.ndarray, bias: np.ndarray, w: dict[str, np.ndarray], p: str) -> np.ndarray:
-    """One BERT encoder layer; `w` holds pre-transposed (in x out) linear weights under `p`."""
+    """One BERT encoder layer; `w` holds the linear weights under `p` as torch stores them
+    (out x in)."""
     batch, seq = x.shape[0], x.shape[1]
     head = DIM // _HEADS
 
     def lin(t: np.ndarray, name: str) -> np.ndarray:
-        # 2-D matmul: numpy's stacked (3-D) matmul does not use BLAS efficiently.
-        out = t.reshape(-1, t.shape[-1]) @ w[p + name + ".weight"] + w[p + name + ".bias"]
+        # 2-D matmul, weight first: numpy's stacked (3-D) matmul does not use BLAS well, and
+        # OpenBLAS multiplies (out x in) @ (in x tokens) about 1.8x faster than tokens @ (in x
+        # out) for the few tokens of a chat message (no slower for big batches).
+        flat = t.reshape(-1, t.shape[-1])
+        out = (w[p + name + ".weight"] @ flat.T).T + w[p + name + ".bias"]
         return out.reshape(t.shape[0], t.shape[1], -1)
 
     q = lin(x, "attention.self.query").reshape(batch, seq, _HEADS, head).transpose(0, 2, 1, 3)
@@ -118,10 +122,6 @@ class MiniLMEncoder:
         weights = load_file(str(model_dir / "model.safetensors"))
         self._w = {k: v.astype(np.float32) for k, v in weights.items()}
         self._layers = sum(1 for k in self._w if k.endswith("attention.self.query.weight"))
-        # Pre-transpose linear weights once (torch stores them as out x in).
-        for k in list(self._w):
-            if k.endswith(".weight") and self._w[k].ndim == 2 and "embeddings" not in k:
-                self._w[k] = np.ascontiguousarray(self._w[k].T)
         tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         tok.enable_truncation(max_length=max_tokens)
         tok.no_padding()

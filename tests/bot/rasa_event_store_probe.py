@@ -1,0 +1,96 @@
+"""Run in Rasa's venv: bot/event_store.py against Rasa's own SQL tracker store and SQL broker.
+The same three turns (the second one a new session) go through both pairs; prints the rows
+each tracker store and each broker table holds, the trackers read back, and the commits."""
+
+import asyncio
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import sqlalchemy as sa
+from rasa.core.brokers.sql import SQLEventBroker
+from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import (
+    ActionExecuted,
+    BotUttered,
+    SessionStarted,
+    SlotSet,
+    UserUttered,
+)
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from bot.event_store import TurnSQLEventBroker, TurnSQLTrackerStore
+
+domain = Domain.load(str(Path(sys.argv[1])))
+
+TURNS = [
+    [
+        ActionExecuted("action_session_start", timestamp=1.0),
+        SessionStarted(timestamp=1.0),
+        ActionExecuted("action_listen", timestamp=1.0),
+        UserUttered("hello", {"name": "greet", "confidence": 1.0}, timestamp=2.0),
+        ActionExecuted("utter_greet", timestamp=2.1),
+        BotUttered("Hi! I am an AI assistant.", timestamp=2.1),
+        ActionExecuted("action_listen", timestamp=2.2),
+    ],
+    [],  # a save with nothing new
+    [
+        UserUttered("I want a person", {"name": "human_handoff", "confidence": 0.9}, timestamp=3.0),
+        SlotSet("handoff_trigger", {"reason": "asked"}, timestamp=3.1),
+        ActionExecuted("action_human_handoff", timestamp=3.1),
+        ActionExecuted("action_listen", timestamp=3.2),
+    ],
+    [
+        ActionExecuted("action_session_start", timestamp=9.0),
+        SessionStarted(timestamp=9.0),
+        ActionExecuted("action_listen", timestamp=9.0),
+        UserUttered("back again", {"name": "greet", "confidence": 1.0}, timestamp=9.5),
+    ],
+]
+
+
+STORE_COLUMNS = "sender_id, type_name, timestamp, intent_name, action_name, data"
+
+
+def rows(db: Path, columns: str) -> list:
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        query = sa.text(f"SELECT {columns} FROM events ORDER BY id")
+        found = [list(r) for r in conn.execute(query)]
+    engine.dispose()
+    return found
+
+
+async def run(store_cls, broker_cls, folder: Path) -> dict:
+    broker = broker_cls(db=str(folder / "events.db"))
+    commits = []
+    sa.event.listen(broker.engine, "commit", lambda conn: commits.append(1))
+    store = store_cls(domain, dialect="sqlite", db=str(folder / "tracker.db"), event_broker=broker)
+    tracker = DialogueStateTracker("c1", domain.slots)
+    for turn in TURNS:
+        # Like Rasa's processor: read the stored tracker, add the turn's events, save.
+        tracker = await store.retrieve("c1") or tracker
+        for event in turn:
+            tracker.update(event)
+        await store.save(tracker)
+    latest = await store.retrieve("c1")
+    full = await store.retrieve_full_tracker("c1")
+    return {
+        "tracker_rows": rows(folder / "tracker.db", STORE_COLUMNS),
+        "broker_rows": [
+            [s, json.loads(d)] for s, d in rows(folder / "events.db", "sender_id, data")
+        ],
+        "latest": [e.as_dict() for e in latest.events],
+        "full_len": len(full.events),
+        "broker_commits": len(commits),
+    }
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    (Path(tmp) / "rasa").mkdir()
+    (Path(tmp) / "ours").mkdir()
+    rasa = asyncio.run(run(SQLTrackerStore, SQLEventBroker, Path(tmp) / "rasa"))
+    ours = asyncio.run(run(TurnSQLTrackerStore, TurnSQLEventBroker, Path(tmp) / "ours"))
+    print(json.dumps({"rasa": rasa, "ours": ours, "events": sum(len(t) for t in TURNS)}))
