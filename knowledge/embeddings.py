@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -108,10 +109,10 @@ class MiniLMLocal:
 
     name = "minilm"
 
-    def __init__(self) -> None:
+    def __init__(self, model_dir: Path | None = None) -> None:
         from parley_shared.encoder import MiniLMEncoder
 
-        self.encoder = MiniLMEncoder()
+        self.encoder = MiniLMEncoder(model_dir)
 
     def queries(self, texts: Sequence[str]) -> np.ndarray:
         return self.encoder.encode(list(texts))
@@ -121,17 +122,19 @@ class MiniLMLocal:
 
 
 _LOCK = threading.Lock()
-_ENCODERS: dict[str, LocalEncoder] = {}
+_ENCODERS: dict[tuple[str, Path | None], LocalEncoder] = {}
 
 
-def shared_encoder(kind: str = DEFAULT_ENCODER) -> LocalEncoder:
-    """One encoder of each kind per process (loading the weights takes ~0.3 s and 70-90 MB)."""
+def shared_encoder(kind: str = DEFAULT_ENCODER, minilm_dir: Path | None = None) -> LocalEncoder:
+    """One encoder of each kind per process (loading the weights takes ~0.3 s and 70-90 MB).
+    `minilm_dir`: another copy of MiniLM (`PARLEY_ENCODER_DIR`); None: the packaged one."""
     if kind not in LOCAL_ENCODERS:
         raise ValueError(f"unknown local encoder {kind!r}; choose one of {LOCAL_ENCODERS}")
+    key = (kind, None if kind == "e5" else minilm_dir)
     with _LOCK:
-        if kind not in _ENCODERS:
-            _ENCODERS[kind] = E5Encoder() if kind == "e5" else MiniLMLocal()
-        return _ENCODERS[kind]
+        if key not in _ENCODERS:
+            _ENCODERS[key] = E5Encoder() if kind == "e5" else MiniLMLocal(minilm_dir)
+        return _ENCODERS[key]
 
 
 class DualEncoder:
@@ -142,8 +145,8 @@ class DualEncoder:
     kinds = DUAL
     parts = (DIM, DIM)
 
-    def __init__(self) -> None:
-        self.encoders = [shared_encoder(k) for k in DUAL]
+    def __init__(self, minilm_dir: Path | None = None) -> None:
+        self.encoders = [shared_encoder(k, minilm_dir) for k in DUAL]
 
     def passages(self, texts: Sequence[str], batch_size: int = 16) -> np.ndarray:
         return np.hstack([e.passages(texts, batch_size=batch_size) for e in self.encoders])
@@ -158,9 +161,11 @@ class DualEncoder:
 class LocalEmbeddings(Embeddings):
     """A local encoder (or both, "dual") as LangChain embeddings."""
 
-    def __init__(self, kind: str = "dual", batch_size: int = 16) -> None:
+    def __init__(
+        self, kind: str = "dual", batch_size: int = 16, minilm_dir: Path | None = None
+    ) -> None:
         self.encoder: LocalEncoder | DualEncoder = (
-            DualEncoder() if kind == "dual" else shared_encoder(kind)
+            DualEncoder(minilm_dir) if kind == "dual" else shared_encoder(kind, minilm_dir)
         )
         self.name = self.encoder.name
         # The encoders a query can be read with, and the vector's parts (None: one whole).
@@ -202,5 +207,5 @@ def make_embeddings(settings: KnowledgeSettings) -> tuple[Embeddings, str]:
         )
         slug = "openai-" + settings.openai_embedding_model.replace("/", "-").replace(".", "-")
         return emb, slug
-    local = LocalEmbeddings(settings.local_encoder)
+    local = LocalEmbeddings(settings.local_encoder, minilm_dir=settings.encoder_dir)
     return local, local.name

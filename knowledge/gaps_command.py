@@ -145,7 +145,8 @@ def run(args: argparse.Namespace) -> int:
     from knowledge.embeddings import shared_encoder
     from knowledge.gaps import find_gaps
 
-    finding = find_gaps(items, shared_encoder("minilm").passages, progress=True)
+    encoder = shared_encoder("minilm", settings.encoder_dir)
+    finding = find_gaps(items, encoder.passages, progress=True)
     if not finding.groups:
         print("error: every question was empty once cleaned; nothing to draft", file=sys.stderr)
         return 1

@@ -60,6 +60,8 @@ class KnowledgeSettings:
     database_url: str = ""
     # How long a second writer (a CLI run beside the bot) waits for the index lock.
     lock_wait_seconds: float = 120.0
+    # PARLEY_ENCODER_DIR: another copy of MiniLM's files; None: the packaged model.
+    encoder_dir: Path | None = None
 
     @property
     def index_dir(self) -> Path:
@@ -100,6 +102,7 @@ class KnowledgeEnv(EnvSettings):
     llm_timeout: float = Field(2.5, validation_alias="OPENAI_TIMEOUT")
     parley_database_url: str = Field("", validation_alias="PARLEY_DATABASE_URL", repr=False)
     lock_wait_seconds: float = Field(120.0, validation_alias="KNOWLEDGE_LOCK_WAIT_SECONDS")
+    encoder_dir: Path | None = Field(None, validation_alias="PARLEY_ENCODER_DIR")
 
     @field_validator(
         "chroma_host", "confidence_model", "openai_api_key", "openai_base_url", mode="before"
@@ -107,6 +110,11 @@ class KnowledgeEnv(EnvSettings):
     @classmethod
     def _strip(cls, value: Any) -> Any:
         return value.strip() if isinstance(value, str) else value
+
+    @field_validator("encoder_dir", mode="before")
+    @classmethod
+    def _folder(cls, value: Any) -> Any:
+        return value.strip() or None if isinstance(value, str) else value
 
     @field_validator("chroma_port", mode="before")
     @classmethod
@@ -166,6 +174,7 @@ class KnowledgeEnv(EnvSettings):
             llm_timeout=self.llm_timeout,
             database_url=self.parley_database_url,
             lock_wait_seconds=self.lock_wait_seconds,
+            encoder_dir=self.encoder_dir,
         )
 
 

@@ -8,6 +8,7 @@ embed text the same way.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -51,8 +52,8 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
     def get_default_config() -> dict[str, Any]:
         return {
             **DenseFeaturizer.get_default_config(),
-            # Folder with model.safetensors + tokenizer.json; None: the packaged model
-            # (or PARLEY_ENCODER_DIR).
+            # Folder with model.safetensors + tokenizer.json; None: PARLEY_ENCODER_DIR (read
+            # once, when the component is made), else the packaged model.
             "model_dir": None,
             # Multiplies the unit vectors so that they weigh in next to sparse count features.
             "scale": 1.0,
@@ -68,7 +69,9 @@ class MiniLMFeaturizer(DenseFeaturizer, GraphComponent):
 
     def __init__(self, config: dict[str, Any], name: str) -> None:
         super().__init__(name, config)
-        self._model_dir: str | None = config["model_dir"]
+        self._model_dir: str | None = (
+            config["model_dir"] or os.environ.get("PARLEY_ENCODER_DIR", "").strip() or None
+        )
         self._scale = float(config["scale"])
         self._batch_size = int(config["batch_size"])
         self._layers = tuple(int(i) for i in config["layers"] or ())

