@@ -29,7 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from handoff.db import Database, make_engine
 from handoff.models import Cursor
-from handoff.service import HandoffService
+from handoff.service import HandoffError, HandoffService
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,8 @@ PIKA_QUEUE = "parley_handoff"
 RASA_EXCHANGE = "rasa-exchange"
 # The slot the handoff action sets with its request (actions/handoff.py).
 HANDOFF_REQUEST_SLOT = "handoff_request"
+# The slot action_answer_feedback sets with a verdict its call could not deliver.
+FEEDBACK_SLOT = "answer_feedback"
 # An id missing between two rows read is usually a transaction still committing (two Rasa
 # servers write at once); after this long it is taken for a rolled-back one and skipped.
 GAP_WAIT_SECONDS = 5.0
@@ -70,6 +72,14 @@ class EventHandler:
             request = event.get("value")
             if isinstance(request, dict) and isinstance(request.get("packet"), dict):
                 self.service.open_requested(sender, request)
+            return
+        if kind == "slot" and event.get("name") == FEEDBACK_SLOT:
+            verdict = event.get("value")
+            if isinstance(verdict, dict):
+                try:
+                    self.service.record_feedback_from(sender, verdict)
+                except HandoffError as exc:  # a malformed slot: say so, follow the rest
+                    log.warning("answer feedback for %s not stored: %s", sender, exc)
             return
         self.service.note_rasa_event(event)
         if kind == "user" and event.get("text"):

@@ -284,15 +284,6 @@ class HandoffServer:
             )
             return 200, {"ok": True}
         if path == "/internal/feedback":
-            confidence = data.get("confidence")
-            self.service.record_feedback(
-                str(data["sender_id"]),
-                str(data["verdict"]),
-                question=str(data.get("question") or ""),
-                article_path=str(data.get("article_path") or ""),
-                article_version=str(data.get("article_version") or ""),
-                answer_type=str(data.get("answer_type") or "kb"),
-                confidence=float(confidence) if confidence is not None else None,
-            )
-            return 200, {"ok": True}
+            stored = self.service.record_feedback_from(str(data["sender_id"]), data)
+            return 200, {"ok": True, "stored": stored}
         return 404, {"error": "not found"}

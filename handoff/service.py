@@ -552,13 +552,26 @@ class HandoffService:
         article_version: str = "",
         answer_type: str = ANSWERED,
         confidence: float | None = None,
-    ) -> None:
-        """The customer's "did this help?" on a knowledge answer or suggestion."""
+        at: float | None = None,
+    ) -> bool:
+        """The customer's "did this help?" on a knowledge answer or suggestion. `at` (Unix
+        seconds, when the customer answered) makes it idempotent: the action server's call and
+        the `answer_feedback` slot on Rasa's broker may both bring the same verdict, and only
+        the first is stored. False when it was already there."""
         if verdict not in VERDICTS:
             raise HandoffError(f"Feedback must be one of {', '.join(VERDICTS)}, got {verdict!r}.")
         if answer_type not in ANSWER_TYPES:
             raise HandoffError(f"Unknown answer type {answer_type!r}.")
+        created_at = _at(at) or self._now()
         with self.db.session() as session:
+            if at is not None and session.scalar(
+                select(AnswerFeedback.id).where(
+                    AnswerFeedback.sender_id == sender_id,
+                    AnswerFeedback.verdict == verdict,
+                    AnswerFeedback.created_at == created_at,
+                )
+            ):
+                return False
             session.add(
                 AnswerFeedback(
                     sender_id=sender_id,
@@ -568,9 +581,25 @@ class HandoffService:
                     answer_type=answer_type,
                     confidence=confidence,
                     verdict=verdict,
-                    created_at=self._now(),
+                    created_at=created_at,
                 )
             )
+        return True
+
+    def record_feedback_from(self, sender_id: str, data: dict[str, Any]) -> bool:
+        """A verdict as the action server sends it (`/internal/feedback`, or the
+        `answer_feedback` slot on Rasa's event broker when that call did not get through)."""
+        confidence, at = data.get("confidence"), data.get("at")
+        return self.record_feedback(
+            sender_id,
+            str(data.get("verdict") or ""),
+            question=str(data.get("question") or ""),
+            article_path=str(data.get("article_path") or ""),
+            article_version=str(data.get("article_version") or ""),
+            answer_type=str(data.get("answer_type") or ANSWERED),
+            confidence=float(confidence) if isinstance(confidence, int | float) else None,
+            at=float(at) if isinstance(at, int | float) else None,
+        )
 
     @_retry_on_conflict
     def record_csat(self, sender_id: str, score: int, comment: str = "") -> None:

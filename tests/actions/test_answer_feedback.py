@@ -14,7 +14,9 @@ from sqlalchemy import select
 
 from actions.answer_feedback import ActionAnswerFeedback
 from handoff.db import Database
+from handoff.event_broker import EventHandler
 from handoff.models import AnswerFeedback
+from handoff.service import HandoffService
 from tests.conftest import load_json
 
 SNAPSHOT = "kb_tracker_feedback_no_to_answer.json"
@@ -81,12 +83,44 @@ async def test_no_to_a_suggestion_leaves_the_handoff_to_the_rules(handoff_db, do
     assert trigger.detail == "said the suggested article did not answer it"
 
 
-async def test_an_unreachable_database_does_not_break_the_conversation(
-    unreachable_handoff_db: None, domain
+async def test_an_unreachable_service_gets_the_verdict_through_the_broker(
+    unreachable_handoff_db: None, domain, tmp_path
 ) -> None:
-    dispatcher, events = await run(snapshot("kb", "deny"), domain)
+    """The handoff service is down: the conversation goes on, and the verdict rides on
+    Rasa's event broker (the `answer_feedback` slot), stored once however often it comes."""
+    data = snapshot("kb", "deny")
+    dispatcher, events = await run(data, domain)
     assert [m["response"] for m in dispatcher.messages] == ["utter_answer_did_not_help"]
     assert events[0]["value"] == "abstain"
+    [slot] = [e for e in events if e["name"] == "answer_feedback"]
+    assert slot["value"]["verdict"] == "no"
+    assert slot["value"]["at"] == data["events"][-1]["timestamp"]  # when the customer said it
+
+    db = Database(f"sqlite:///{tmp_path / 'later.db'}")
+    service = HandoffService(db)
+    handle = EventHandler(service)
+    for _ in range(2):  # the broker may deliver it again after a restart
+        handle({**slot, "sender_id": "kb-feedback-1"})
+    # ... and the action server's own call, had it got through after all, is the same record.
+    assert service.record_feedback_from("kb-feedback-1", slot["value"]) is False
+    [row] = stored(db)
+    assert (row.sender_id, row.verdict, row.answer_type) == ("kb-feedback-1", "no", "kb")
+    assert (row.article_path, row.question) == (
+        "warranty.md",
+        "How long is the warranty on headphones?",
+    )
+    assert row.confidence == pytest.approx(0.612)
+    # A slot that is not a verdict is logged and skipped; the follower goes on.
+    handle({**slot, "sender_id": "kb-feedback-1", "value": {"verdict": "maybe"}})
+    assert len(stored(db)) == 1
+    db.dispose()
+
+
+async def test_the_same_verdict_twice_through_the_api_is_one_record(handoff_db, domain) -> None:
+    data = snapshot("kb", "deny")
+    await run(data, domain)
+    await run(data, domain)  # a retried call after a lost reply
+    assert len(stored(handoff_db)) == 1
 
 
 def test_a_no_counts_as_a_miss_and_a_suggestion_does_not() -> None:
