@@ -24,6 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from parley_shared.endings import END_METADATA, GOODBYE_RESPONSES
 from rasa.core.channels.channel import OutputChannel, UserMessage
 from rasa.core.channels.socketio import SocketIOInput, SocketIOOutput
 from sanic import Blueprint
@@ -38,6 +39,9 @@ logger = logging.getLogger(__name__)
 action_recovery.install()
 
 HANDOFF_METADATA = "parley_handoff"
+# Sent to a conversation's other tabs with what the customer said in one of them (the bot's
+# replies reach every tab already: they go to the session's room).
+USER_ECHO_EVT = "user_echo"
 SHOWN_FIELDS = ("agent", "kind", "state", "name")  # the idempotency key stays on the server
 
 
@@ -45,15 +49,19 @@ class SocketIOChannelOutput(SocketIOOutput):
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         # A bot event's metadata arrives merged into kwargs.
         marker = kwargs.get(HANDOFF_METADATA)
-        for part in text.strip().split("\n\n"):
+        parts = text.strip().split("\n\n")
+        for i, part in enumerate(parts):
             message: dict[str, Any] = {"text": part}
+            metadata: dict[str, Any] = {}
             if isinstance(marker, dict):
                 # agent: who wrote an agent's message; kind (queued, joined, handback,
                 # closed): a handoff notice; state: the handoff state it moves to (set by
                 # the handoff service); name: the agent a joined notice is about.
-                message["metadata"] = {
-                    HANDOFF_METADATA: {k: str(marker.get(k) or "") for k in SHOWN_FIELDS}
-                }
+                metadata[HANDOFF_METADATA] = {k: str(marker.get(k) or "") for k in SHOWN_FIELDS}
+            if i == len(parts) - 1 and kwargs.get("utter_action") in GOODBYE_RESPONSES:
+                metadata[END_METADATA] = "goodbye"  # the widget fetches the survey's key
+            if metadata:
+                message["metadata"] = metadata
             await self._send_message(recipient_id, message)
 
     async def send_custom_json(
@@ -100,6 +108,8 @@ class SocketIOChannel(SocketIOInput):
             if isinstance(verdict, Refused):
                 await output.send_text_message(str(sender_id), verdict.reply)
                 return
+            if self.session_persistence:
+                await self._echo(sio, sid, str(sender_id), verdict.text, verdict.metadata)
             message = UserMessage(
                 verdict.text,
                 output,
@@ -110,6 +120,22 @@ class SocketIOChannel(SocketIOInput):
             await on_new_message(message)
 
         return blueprint
+
+    async def _echo(
+        self, sio: AsyncServer, sid: str, session_id: str, text: str, metadata: Any
+    ) -> None:
+        """The customer's message (as stored: personal data removed; a button as its title)
+        to the conversation's other tabs, so they need not fetch the history to show it."""
+        if text.startswith("/"):
+            text = str((metadata or {}).get("shown_as") or "") if isinstance(metadata, dict) else ""
+        if text.strip():
+            await sio.emit(
+                USER_ECHO_EVT,
+                {"text": text},
+                room=session_id,
+                skip_sid=sid,
+                namespace=self.namespace,
+            )
 
     def _client_address(self, sio: AsyncServer, sid: str) -> str:
         try:

@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from parley_shared.endings import GOODBYE_RESPONSES
 from parley_shared.rate_limit import limiter_for
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
@@ -52,7 +53,7 @@ MAX_BODY = 16_384  # a survey answer; nothing else is posted here
 HANDOFF_META = "parley_handoff"
 NOTICE_KINDS = ("queued", "joined", "handback", "closed")
 HANDOFF_STATES = ("bot", "queued", "agent", "closed")
-GOODBYE_ACTIONS = frozenset({"utter_goodbye"})
+GOODBYE_ACTIONS = GOODBYE_RESPONSES  # the channel marks the same ones live
 
 
 # The server's settings (widget/settings.py), also by their former name here.

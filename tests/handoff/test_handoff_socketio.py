@@ -39,6 +39,9 @@ def test_notices_agent_messages_and_bot_messages_as_the_widget_gets_them() -> No
             bot(joined_notice("Ana"), joined),
             bot("Hi, Ana here.", {"key": "rasa:slack:1", "agent": "Ana"}),
             bot("Shipping takes 3 days."),
+            # A goodbye is marked (last part only): the widget then fetches the survey's key.
+            {**bot("Bye!\n\nCome back any time."), "metadata": {"utter_action": "utter_goodbye"}},
+            {**bot("Anything else?"), "metadata": {"utter_action": "utter_anything_else"}},
         ]
     )
     assert out == [
@@ -50,4 +53,7 @@ def test_notices_agent_messages_and_bot_messages_as_the_widget_gets_them() -> No
         ),
         shown("Hi, Ana here.", agent="Ana"),  # the idempotency key stays on the server
         {"text": "Shipping takes 3 days."},
+        {"text": "Bye!"},
+        {"text": "Come back any time.", "metadata": {"parley_end": "goodbye"}},
+        {"text": "Anything else?"},
     ]

@@ -454,3 +454,39 @@ def test_yes_on_a_suggestion_is_stored_beside_the_ledger(
     finally:
         db.dispose()
     assert chat.errors == []
+
+
+def test_history_is_fetched_on_open_and_when_a_chat_ends_not_per_message(new_chat: Any) -> None:
+    """Live messages carry what the widget shows; it fetches the history when it opens, after
+    the first turn (Rasa logs the AI disclosure first) and when the conversation may have
+    ended, for the survey a goodbye brings; answered, the survey stays answered on reload."""
+    chat = new_chat().goto()
+    fetches: list[str] = []
+    chat.page.on("request", lambda r: fetches.append(r.url) if "/api/history/" in r.url else None)
+    chat.open().online()
+    greet(chat)
+    wait_for(lambda: len(fetches) >= 1)
+    time.sleep(1.0)  # a fetch the widget would schedule has gone by now
+    after_first_turn = len(fetches)
+    chat.say("thanks")
+    chat.wait_text("bot", "welcome")
+    chat.say("are you a bot?")
+    wait_for(lambda: len(chat.messages("bot").all()) >= 4)
+    time.sleep(1.0)
+    assert len(fetches) == after_first_turn
+    assert chat.w(".survey").count() == 0
+
+    chat.say("goodbye")
+    chat.w(".survey legend").wait_for()
+    assert len(fetches) == after_first_turn + 1
+    chat.w("label[for=parley-csat-5]").click()
+    chat.w(".survey button[type=submit]").click()
+    chat.w(".survey-thanks").wait_for()
+
+    chat.page.reload()
+    chat.page.wait_for_function("() => window.Parley")
+    chat.open()
+    wait_for(lambda: "goodbye" in bubbles(chat))
+    time.sleep(1.0)
+    assert chat.w(".survey legend").count() == 0
+    assert chat.errors == []

@@ -15,6 +15,7 @@ export class Connection {
    * @param {() => string} opts.sessionId current session id
    * @param {(state: string) => void} opts.onState "connecting" | "online" | "reconnecting" | "offline"
    * @param {(message: object) => void} opts.onBotMessage one `bot_uttered` payload
+   * @param {(message: object) => void} opts.onUserEcho a customer message sent from another tab
    * @param {() => void} opts.onReconnected the link came back after a drop (history may have moved on)
    * @param {(id: string) => void} opts.onEmit a queued message is on its way
    * @param {(id: string) => void} opts.onSent the server acknowledged a message
@@ -51,6 +52,7 @@ export class Connection {
       this.flush();
     });
     socket.on("bot_uttered", (message) => this.opts.onBotMessage(message || {}));
+    socket.on("user_echo", (message) => this.opts.onUserEcho(message || {}));
     socket.on("disconnect", (reason) => {
       this.confirmed = false;
       this.inFlight.clear();

@@ -1,6 +1,8 @@
 // The widget's behaviour: messages in and out, history after a reload, handoff states,
-// the satisfaction survey. The transcript shown is the server's history plus whatever
-// arrived live since, reconciled with the server after each burst of bot messages.
+// the satisfaction survey. The transcript shown is the server's history (fetched when the
+// widget opens, on reconnect and when a conversation may have ended) plus what arrived live
+// since: live messages carry their role, sources and handoff state, and the server echoes
+// a customer's message to the conversation's other tabs.
 
 import { Connection } from "./connection.js";
 import { pickLanguage, translator } from "./i18n.js";
@@ -70,6 +72,7 @@ export class Widget {
       outbox: this.store,
       onState: (state) => this.showConnection(state),
       onBotMessage: (message) => this.receive(message),
+      onUserEcho: (message) => this.echoed(message),
       onEmit: (id) => this.emitted(id),
       onSent: (id) => this.sent(id),
       onReconnected: () => this.sync(),
@@ -194,7 +197,10 @@ export class Widget {
       fillMessage(entry.node, entry, this.ctx);
     }
     this.setTyping(false);
-    this.scheduleSync();
+    // A history fetch put off while this message was in flight (after a reconnect), or the
+    // conversation's first turn: Rasa sends the AI disclosure before it logs the customer's
+    // first message, so the history puts it first where the live order put it second.
+    if (this.syncDeferred || !this.historySeen) this.scheduleSync();
   }
 
   renderPending() {
@@ -221,13 +227,21 @@ export class Widget {
       const entry = { ...fromHandoff(message), text: message.text, ts: Date.now() / 1000 };
       this.setTyping(false);
       this.append(entry);
-      // A handoff notice changes the status at once; the history sync then confirms it.
+      // A handoff notice changes the status at once: it carries the state.
       const change = handoffChange(message);
       if (change) this.showHandoff(change);
       const replies = message.quick_replies || message.buttons;
       if (Array.isArray(replies) && replies.length) this.addQuickReplies(entry, replies);
+      // Live messages carry their role and sources; the history is fetched only when the
+      // conversation may have ended, for the survey's key (and on reload or reconnect).
+      if (endsConversation(message, change)) this.scheduleSync();
     }
-    this.scheduleSync();
+  }
+
+  /** What the customer said in another tab of this conversation (the server echoes it). */
+  echoed(message) {
+    if (typeof message.text !== "string" || !message.text.trim()) return;
+    this.append({ role: "user", agent: "", text: message.text, ts: Date.now() / 1000 });
   }
 
   append(entry) {
@@ -272,7 +286,11 @@ export class Widget {
   }
 
   async sync() {
-    if (this.connection && this.connection.inFlight.size) return; // the acknowledgement syncs again
+    if (this.connection && this.connection.inFlight.size) {
+      this.syncDeferred = true; // the acknowledgement syncs again
+      return;
+    }
+    this.syncDeferred = false;
     if (!this.store.started()) return; // nothing said yet: nothing to fetch
     const sessionId = this.store.sessionId();
     let history;
@@ -287,6 +305,7 @@ export class Widget {
       return; // offline: the connection state already says so
     }
     if (sessionId !== this.store.sessionId()) return; // a new conversation started meanwhile
+    if (Array.isArray(history.messages) && history.messages.length) this.historySeen = true;
     this.reconcile(Array.isArray(history.messages) ? history.messages : []);
     // null: the handoff service could not say; keep what the widget shows.
     if (history.handoff) this.showHandoff(history.handoff);
@@ -423,6 +442,7 @@ export class Widget {
   resetView() {
     for (const e of this.entries) e.node.remove();
     this.entries = [];
+    this.historySeen = false;
     this.ui.survey.replaceChildren();
     this.handoff = { state: "bot", agent: "" };
     this.renderStatus();
@@ -458,6 +478,15 @@ function handoffChange(message) {
   return { state: meta.state, agent: meta.state === "agent" && meta.name ? String(meta.name) : "" };
 }
 
+/**
+ * Whether a live message may end the conversation (the survey follows): a goodbye (the
+ * channel marks it, metadata.parley_end), or a notice that hands back to the bot or closes.
+ */
+function endsConversation(message, change) {
+  if (message.metadata && message.metadata.parley_end) return true;
+  return Boolean(change && (change.state === "bot" || change.state === "closed"));
+}
+
 /** Which side of the conversation a role is on (live messages only know "user" / not). */
 function side(role) {
   return role === "user" ? "user" : "other";
@@ -465,10 +494,15 @@ function side(role) {
 
 /**
  * The custom part of a bot message. Rasa's socketio channel emits a custom payload either
- * as `{custom: {...}}` or, when sent as `{"data": {...}}`, as the bare payload.
+ * as `{custom: {...}}` or, when sent as `{"data": {...}}`, as the bare payload; ours wraps
+ * that one as `{custom: {data: {...}}}` (as the history does, it is unwrapped here).
  */
 function customPayload(message) {
-  if (message.custom && typeof message.custom === "object") return message.custom;
-  if ("answer_type" in message || "sources" in message) return message;
-  return null;
+  let custom = null;
+  if (message.custom && typeof message.custom === "object") custom = message.custom;
+  else if ("answer_type" in message || "sources" in message) custom = message;
+  if (custom && custom.data && typeof custom.data === "object" && !Array.isArray(custom.data)) {
+    custom = custom.data;
+  }
+  return custom;
 }
