@@ -79,9 +79,9 @@ def record(sender_id: str, data: dict[str, Any]) -> None:
     from handoff.client import get_client
 
     settings = get_settings()
-    details = {k: v for k, v in data.items() if k != "verdict"}
+    details = dict(data)
     get_client(settings.handoff_url, settings.handoff_token).record_feedback(
-        sender_id, data["verdict"], **details
+        sender_id, details.pop("verdict"), **details
     )
 
 

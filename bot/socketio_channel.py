@@ -127,7 +127,7 @@ class SocketIOChannel(SocketIOInput):
         """The customer's message (as stored: personal data removed; a button as its title)
         to the conversation's other tabs, so they need not fetch the history to show it."""
         if text.startswith("/"):
-            text = str((metadata or {}).get("shown_as") or "") if isinstance(metadata, dict) else ""
+            text = str(metadata.get("shown_as") or "") if isinstance(metadata, dict) else ""
         if text.strip():
             await sio.emit(
                 USER_ECHO_EVT,

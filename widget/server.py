@@ -53,7 +53,6 @@ MAX_BODY = 16_384  # a survey answer; nothing else is posted here
 HANDOFF_META = "parley_handoff"
 NOTICE_KINDS = ("queued", "joined", "handback", "closed")
 HANDOFF_STATES = ("bot", "queued", "agent", "closed")
-GOODBYE_ACTIONS = GOODBYE_RESPONSES  # the channel marks the same ones live
 
 
 # The server's settings (widget/settings.py), also by their former name here.
@@ -159,7 +158,7 @@ def history_from_tracker(tracker: Mapping[str, Any]) -> dict[str, Any]:
                     if replies:
                         item["quick_replies"] = replies
                 messages.append(item)
-            if meta.get("utter_action") in GOODBYE_ACTIONS and not paused:
+            if meta.get("utter_action") in GOODBYE_RESPONSES and not paused:
                 end_key = f"goodbye:{ts}"
     return {"messages": messages[-MAX_MESSAGES:], "survey": end_key or None}
 
