@@ -18,7 +18,6 @@ import gzip
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.machine import cpu_model  # noqa: E402
+from scripts.ports import free_port  # noqa: E402
 
 BUNDLE = ROOT / "widget" / "dist" / "parley-widget.js"
 RESULTS = ROOT / "bench" / "results"
@@ -77,12 +77,6 @@ READ = """() => {
     visible: !!(box && box.width > 0 && box.height > 0),
   };
 }"""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def bundle_sizes() -> dict[str, int]:

@@ -37,6 +37,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from scripts.ports import free_port
+
 SERVERS = ("postgres", "redis", "rabbitmq")
 # Debian's package for each server.
 PACKAGES = {"postgres": "postgresql", "redis": "redis-server", "rabbitmq": "rabbitmq-server"}
@@ -161,12 +163,6 @@ def ensure_installed(which: Iterable[str]) -> list[str]:
 
 
 # --- starting ---------------------------------------------------------------------------
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def _tail(path: Path, lines: int = 25) -> str:

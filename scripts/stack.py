@@ -29,6 +29,8 @@ from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
+from scripts.ports import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
 PYTHON_311 = ROOT / ".venv" / "bin" / "python"
@@ -483,12 +485,6 @@ def _port_open(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _die_with_parent() -> None:

@@ -23,7 +23,8 @@ from parley_shared.rate_limit import (
     limiter_for,
 )
 
-from scripts.servers import LocalServers, free_port
+from scripts.ports import free_port
+from scripts.servers import LocalServers
 
 pytestmark = pytest.mark.servers
 ROOT = Path(__file__).resolve().parents[2]

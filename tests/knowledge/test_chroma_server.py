@@ -8,7 +8,6 @@ what changed.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,18 +21,13 @@ from chromadb.config import Settings as ChromaSettings
 
 from knowledge import indexer as indexer_module
 from knowledge.service import KnowledgeService
+from scripts.ports import free_port
 from tests.knowledge.conftest import SAMPLE_ARTICLES, settings_for
 from tests.knowledge.test_hot_reload import wait_for
 
 CHROMA = Path(sys.executable).with_name("chroma")
 UK = "How long does standard shipping to the UK take?"
 SHIPPING = "shipping-times-and-costs.md"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
