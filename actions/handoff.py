@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from parley_shared.phrases import phrase
 from parley_shared.rate_limit import hourly_limiter
 from parley_shared.triggers import (
     ABSTENTIONS,
@@ -27,11 +28,10 @@ from actions.settings import get_settings
 from handoff.llm_summary import llm_summary
 from handoff.notices import HANDOFF_META, QUEUED, notice_marker
 from handoff.packet import collect_packet
-from knowledge.phrases import phrase
 
 log = logging.getLogger(__name__)
 
-# What the bot says before the queued notice, by trigger (keys in knowledge/phrases.yml).
+# What the bot says before the queued notice, by trigger (keys in parley_shared/phrases.yml).
 OPENERS = {
     ABSTENTIONS: "opener_abstentions",
     FRUSTRATION: "opener_frustration",

@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from parley_shared import language
+from parley_shared.phrases import phrase
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from handoff.notices import QUESTION_META
 from knowledge.answer import Answer, abstain
-from knowledge.phrases import phrase
 from knowledge.text import clean_question
 
 log = logging.getLogger(__name__)

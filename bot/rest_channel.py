@@ -25,13 +25,15 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse, ResponseStream
 
-from bot import action_recovery
+from bot import action_recovery, session_start
 from bot.channel_guard import MAX_REQUEST_BYTES, Refused, client_address, shared_guard
 
 logger = logging.getLogger(__name__)
 
 # A failed custom action apologises and ends the turn listening (see bot/action_recovery.py).
 action_recovery.install()
+# Rasa itself opens each session with the AI disclosure (see bot/session_start.py).
+session_start.install()
 
 
 class RestChannel(RestInput):

@@ -30,13 +30,15 @@ from rasa.core.channels.socketio import SocketIOInput, SocketIOOutput
 from sanic import Blueprint
 from socketio import AsyncServer
 
-from bot import action_recovery
+from bot import action_recovery, session_start
 from bot.channel_guard import MAX_REQUEST_BYTES, Refused, client_address, shared_guard
 
 logger = logging.getLogger(__name__)
 
 # A failed custom action apologises and ends the turn listening (see bot/action_recovery.py).
 action_recovery.install()
+# Rasa itself opens each session with the AI disclosure (see bot/session_start.py).
+session_start.install()
 
 HANDOFF_METADATA = "parley_handoff"
 # Sent to a conversation's other tabs with what the customer said in one of them (the bot's

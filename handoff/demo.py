@@ -19,6 +19,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import yaml
+from parley_shared.phrases import phrase
 from parley_shared.triggers import TriggerConfig, explain, load_config, on_user_message
 from sqlalchemy import delete, func, select
 
@@ -132,13 +133,11 @@ class DemoConversation:
         self.f.tail(event)
 
     def start(self) -> None:
-        from actions.session import DISCLOSURE
-
         meta = {"name": self.name, "page_url": "https://shop.tidewell.example/"}
         self.emit({"event": "action", "name": "action_session_start"})
         self.emit({"event": "session_started", "metadata": meta})
         self.emit({"event": "slot", "name": "session_started_metadata", "value": meta})
-        self.emit({"event": "bot", "text": DISCLOSURE, "data": {}})
+        self.emit({"event": "bot", "text": phrase("disclosure"), "data": {}})
         self.emit({"event": "action", "name": "action_listen"})
 
     def say(self, text: str, intent: str, confidence: float = 0.9) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from knowledge.phrases import phrase
+from parley_shared.phrases import phrase
 
 HANDOFF_META = "parley_handoff"
 # On the knowledge answer's bot event: the question as the answerer read it, for the ledger.
@@ -22,7 +22,7 @@ HANDBACK = "handback"
 CLOSED = "closed"
 KINDS = (QUEUED, JOINED, HANDBACK, CLOSED)
 
-# The English texts; each language's are in knowledge/phrases.yml (the handoff service and
+# The English texts; each language's are in parley_shared/phrases.yml (the handoff service and
 # the actions send the customer's).
 QUEUED_NOTICE = phrase("queued")
 AI_BACK_NOTICE = phrase("ai_back")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from parley_shared.phrases import phrase
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -53,7 +54,6 @@ from handoff.outbox import record_outcome
 from handoff.packet import MESSAGE_TEXT_LIMIT, transcript_chunks, transcript_is_long
 from handoff.plain_text import one_line
 from handoff.slack_text import escape, truncate
-from knowledge.phrases import phrase
 
 log = logging.getLogger(__name__)
 

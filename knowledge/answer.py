@@ -5,7 +5,7 @@
   - abstain: say the bot does not know and offer a person.
 Both thresholds are calibrated on the development splits (bench/knowledge_answer_quality.py).
 
-Every text the bot writes itself is in the customer's language (knowledge/phrases.yml). The
+Every text the bot writes itself is in the customer's language (parley_shared/phrases.yml). The
 quote is the article's own text: the version in the customer's language when the article has
 one (knowledge/retriever.py picks it), else the original, introduced by a line that says so."""
 
@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from parley_shared.language import DEFAULT
+from parley_shared.phrases import phrase
 
 from knowledge.evidence import Evidence
-from knowledge.phrases import phrase
 from knowledge.retriever import ArticleHit
 from knowledge.text import word_count
 

@@ -5,13 +5,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from parley_shared.phrases import phrase
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 import actions.knowledge_answer as kb_action
 from actions.knowledge_answer import ActionAnswerFromKnowledge
 from knowledge.answer import ABSTAIN_TEXT, Answer
-from knowledge.phrases import phrase
 from tests.conftest import load_json
 from tests.knowledge.conftest import sample_service  # noqa: F401  (fixture)
 

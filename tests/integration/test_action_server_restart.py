@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from parley_shared.phrases import phrase
 
 from scripts.stack import Service, launch
 from tests.integration.stack import RunningStack, start_stack
@@ -75,6 +76,11 @@ def test_conversation_recovers_after_the_action_server_restarts(own_stack: Runni
     # The knowledge answer is a custom action: it fails, and the customer is told so.
     failed = _texts(stack.send(customer, "how long does standard shipping to the UK take?"))
     assert any(SORRY in text for text in failed), failed
+
+    # Rasa opens a session itself: a conversation that starts now still hears it is an AI.
+    newcomer = _texts(stack.send(f"restart-{uuid.uuid4().hex[:8]}", "hi"))
+    assert newcomer[0] == phrase("disclosure") and len(newcomer) == 2, newcomer
+    assert not any(SORRY in text for text in newcomer), newcomer
 
     _restart(stack, actions)
 

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from parley_shared.phrases import phrase
 
-from actions.session import DISCLOSURE
-from knowledge.phrases import phrase
 from tests.integration.stack import RunningStack
+
+DISCLOSURE = phrase("disclosure")
 
 pytestmark = pytest.mark.stack
 ROOT = Path(__file__).resolve().parents[2]

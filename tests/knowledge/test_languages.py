@@ -6,9 +6,9 @@ import string
 
 import pytest
 from parley_shared import language
+from parley_shared.phrases import CATALOGUE, PhraseCatalogueError, catalogue, phrase
 
 from knowledge.chunking import split_sentences
-from knowledge.phrases import CATALOGUE, PhraseCatalogueError, catalogue, phrase
 from knowledge.text import terms, word_count
 
 

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
+from parley_shared.phrases import phrase
 
-from knowledge.phrases import phrase
 from knowledge.service import KnowledgeService
 from tests.fake_openai import FakeOpenAI
 

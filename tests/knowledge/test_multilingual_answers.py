@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from parley_shared.phrases import phrase
 
 from knowledge.answer import other_language_intro
 from knowledge.articles import load_folder
 from knowledge.embeddings import LocalEmbeddings
-from knowledge.phrases import phrase
 from knowledge.retriever import unit
 from tests.knowledge.conftest import article
 

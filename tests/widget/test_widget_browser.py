@@ -14,14 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from parley_shared.phrases import phrase
 
-from actions.session import DISCLOSURE
 from handoff.db import Database
 from handoff.ledger import ledger_rows
 from handoff.models import QUEUED
 from handoff.service import AI_BACK_NOTICE, QUEUED_NOTICE, HandoffService, joined_notice
 from tests.integration.stack import RunningStack
 from tests.widget.conftest import Chat, handoff_cli, wait_for
+
+DISCLOSURE = phrase("disclosure")
 
 pytestmark = pytest.mark.stack
 

@@ -1,4 +1,5 @@
-"""The bot's fixed replies by language, from knowledge/phrases.yml (English is the fallback).
+"""The bot's fixed replies by language, from phrases.yml beside this file (English is the
+fallback). Shared because Rasa sends one of them itself: the AI disclosure.
 
 Read once per process; `phrase` never fails on a missing key or language: it falls back to
 English, so a partly translated catalogue still answers.
@@ -12,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from parley_shared.language import DEFAULT
 
 CATALOGUE = Path(__file__).with_name("phrases.yml")
 
 
 class PhraseCatalogueError(RuntimeError):
-    """knowledge/phrases.yml is missing or malformed; the message names the problem."""
+    """The phrase catalogue is missing or malformed; the message names the problem."""
 
 
 @functools.cache
