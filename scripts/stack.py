@@ -338,7 +338,9 @@ def services(settings: Settings, model: Path, token: str, replicas: int = 1) -> 
             Service(
                 "rasa" + suffix,
                 [str(RASA_BIN), "run", "--model", str(model), "--enable-api",
-                 "--auth-token", token, "--cors", "*", "--interface", host,
+                 # One argument: a token may begin with "-" (token_urlsafe), which
+                 # argparse would read as an option of its own.
+                 f"--auth-token={token}", "--cors", "*", "--interface", host,
                  "--port", str(rasa_port),
                  "--endpoints", endpoints,
                  "--credentials", str(ROOT / "credentials.yml")],

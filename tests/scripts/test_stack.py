@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import socket
 import sys
@@ -159,3 +160,15 @@ def test_the_internal_api_and_the_action_server_stay_on_loopback() -> None:
     assert settings.actions_url.startswith("http://127.0.0.1:")
     assert env["HANDOFF_INTERNAL_PORT"] == "4001"
     assert env["HANDOFF_URL"] == "http://127.0.0.1:4001"
+
+
+def test_a_token_beginning_with_a_dash_reaches_rasa_whole(tmp_path: Path) -> None:
+    # secrets.token_urlsafe begins with "-" once in 64: Rasa's argparse then saw an option.
+    settings = dataclasses.replace(Settings.from_env({}), state_dir=tmp_path)
+    [rasa] = [
+        s for s in stack.services(settings, tmp_path / "m.tar.gz", "-dash") if s.name == "rasa"
+    ]
+    parser = argparse.ArgumentParser(exit_on_error=False)
+    parser.add_argument("-t", "--auth-token")
+    known, _ = parser.parse_known_args(rasa.argv[2:])
+    assert known.auth_token == "-dash"
