@@ -118,6 +118,7 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
         self.labels = labels or []
         # Unit sentence vectors of the routine intents' training examples (float16).
         self.examples = examples
+        self._wide: tuple[np.ndarray, np.ndarray] | None = None  # (examples, as float32)
 
     @classmethod
     def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
@@ -221,11 +222,20 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
         if vectors is None or self.examples is None or not len(self.examples):
             return np.ones(n, dtype=np.float32)
         best = np.full(n, -1.0, dtype=np.float32)
+        examples = self._float32_examples()
         # Chunks keep the similarity matrix small however many examples were trained.
-        for start in range(0, len(self.examples), 4096):
-            chunk = self.examples[start : start + 4096].astype(np.float32)
+        for start in range(0, len(examples), 4096):
+            chunk = examples[start : start + 4096]
             best = np.maximum(best, (vectors @ chunk.T).max(axis=1))
         return np.clip(best, 0.0, 1.0)
+
+    def _float32_examples(self) -> np.ndarray:
+        """The examples widened to float32 once, not for every message (they are kept small,
+        as float16, in the model)."""
+        assert self.examples is not None
+        if self._wide is None or self._wide[0] is not self.examples:
+            self._wide = (self.examples, self.examples.astype(np.float32))
+        return self._wide[1]
 
     def probabilities(self, blocks: list[Any]) -> np.ndarray:
         """(n, n_intents) probabilities of the regression, columns in `labels` order."""
