@@ -46,9 +46,6 @@ MODEL_INPUTS = (
     "bot/shared/parley_shared/encoder.py",
 )
 MODEL_PREFIX = "parley-"
-# Rasa's SQL tracker store and SQL broker, one transaction per turn (bot/event_store.py).
-TRACKER_STORE_TYPE = "bot.event_store.TurnSQLTrackerStore"
-SQL_BROKER_TYPE = "bot.event_store.TurnSQLEventBroker"
 # The RabbitMQ queue Rasa fills for the handoff service (handoff/event_broker.py).
 EVENT_QUEUE = "parley_handoff"
 
@@ -400,9 +397,11 @@ def rasa_endpoints(settings: Settings) -> Path:
         pg = _server(settings.database_url, 5432)
         name = pg.pop("path") or "parley"
         common = {"dialect": "postgresql", **{k: v for k, v in pg.items() if v != ""}}
-        endpoints["tracker_store"] = {"type": TRACKER_STORE_TYPE, **common, "db": name}
+        # The same store and broker classes as endpoints.yml's (bot/event_store.py), on them.
+        store, broker = endpoints["tracker_store"]["type"], endpoints["event_broker"]["type"]
+        endpoints["tracker_store"] = {"type": store, **common, "db": name}
         if not settings.rabbitmq_url:
-            endpoints["event_broker"] = {"type": SQL_BROKER_TYPE, **common, "db": f"{name}_events"}
+            endpoints["event_broker"] = {"type": broker, **common, "db": f"{name}_events"}
             ensure_database(settings.database_url, f"{name}_events")
     if settings.redis_url:
         redis = _server(settings.redis_url, 6379)
