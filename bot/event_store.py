@@ -8,9 +8,10 @@ a busy Rasa server (bench/results/scale.md) put about a fifth of its CPU time th
 
 `TurnSQLTrackerStore` counts the stored events once (not at all for a tracker it read:
 `retrieve` notes how many it loaded), publishes the new ones and stores them in one INSERT;
-`TurnSQLEventBroker` writes a turn's events in one transaction and one INSERT, in order. Tables, rows and
-what the broker's readers see are Rasa's own, so `handoff/event_broker.py` and Rasa's tools
-read them unchanged. Both are named in `endpoints.yml` (`type: bot.event_store...`).
+`TurnSQLEventBroker` writes a turn's events in one transaction and one INSERT, in order.
+Tables, rows and what the broker's readers see are Rasa's own, so `handoff/event_broker.py`
+and Rasa's tools read them unchanged. Both are named in `endpoints.yml`
+(`type: bot.event_store...`).
 """
 
 from __future__ import annotations
