@@ -28,19 +28,17 @@ from rasa.core.actions.action import Action, ActionSessionStart, create_bot_utte
 from rasa.shared.core.constants import ACTION_LISTEN_NAME, SESSION_START_METADATA_SLOT
 from rasa.shared.core.events import ActionExecuted, ConversationPaused, Event, SlotSet
 
-LANGUAGE_SLOT = "language"
+from bot.language_policy import SLOT as LANGUAGE_SLOT
+from bot.language_policy import widget_language
+
 _INSTALLED = "_parley_session_start"
 
 
 def session_language(tracker: Any) -> str | None:
     """The widget's language from the session's metadata, else the conversation's so far."""
-    meta = tracker.get_slot(SESSION_START_METADATA_SLOT) or {}
-    if isinstance(meta, dict):
-        for key in ("language", "locale", "lang"):
-            found = language.normalise(meta.get(key))
-            if found:
-                return found
-    return language.normalise(tracker.get_slot(LANGUAGE_SLOT))
+    return widget_language(tracker.get_slot(SESSION_START_METADATA_SLOT)) or language.normalise(
+        tracker.get_slot(LANGUAGE_SLOT)
+    )
 
 
 class DisclosingSessionStart(ActionSessionStart):

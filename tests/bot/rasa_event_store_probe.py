@@ -27,14 +27,22 @@ domain = Domain.load(str(Path(sys.argv[1])))
 
 SAVE = "save"  # in a turn: save the tracker there too
 
+
+def greeting_in_a_new_session(text: str, reply: str, at: float) -> list:
+    """A session start, then the customer's greeting and the bot's."""
+    return [
+        ActionExecuted("action_session_start", timestamp=at),
+        SessionStarted(timestamp=at),
+        ActionExecuted("action_listen", timestamp=at),
+        UserUttered(text, {"name": "greet", "confidence": 1.0}, timestamp=at + 0.5),
+        ActionExecuted("utter_greet", timestamp=at + 0.6),
+        BotUttered(reply, timestamp=at + 0.6),
+    ]
+
+
 TURNS = [
     [
-        ActionExecuted("action_session_start", timestamp=1.0),
-        SessionStarted(timestamp=1.0),
-        ActionExecuted("action_listen", timestamp=1.0),
-        UserUttered("hello", {"name": "greet", "confidence": 1.0}, timestamp=2.0),
-        ActionExecuted("utter_greet", timestamp=2.1),
-        BotUttered("Hi! I am an AI assistant.", timestamp=2.1),
+        *greeting_in_a_new_session("hello", "Hi! I am an AI assistant.", 1.0),
         ActionExecuted("action_listen", timestamp=2.2),
     ],
     [],  # a save with nothing new
@@ -47,14 +55,7 @@ TURNS = [
         ActionExecuted("action_human_handoff", timestamp=3.1),
         ActionExecuted("action_listen", timestamp=3.2),
     ],
-    [
-        ActionExecuted("action_session_start", timestamp=9.0),
-        SessionStarted(timestamp=9.0),
-        ActionExecuted("action_listen", timestamp=9.0),
-        UserUttered("back again", {"name": "greet", "confidence": 1.0}, timestamp=9.5),
-        ActionExecuted("utter_greet", timestamp=9.6),
-        BotUttered("Welcome back.", timestamp=9.6),
-    ],
+    greeting_in_a_new_session("back again", "Welcome back.", 9.0),
 ]
 
 
