@@ -315,12 +315,15 @@ def process_group_rss_kib(pgid: int) -> int:
 
 # --- customers ---------------------------------------------------------------------------
 
-try:  # the message guard's polite refusals (the guard may not be there yet)
-    from parley_shared.message_guard import TOO_FAST, TOO_LONG
+REFUSALS: dict[str, tuple[str, ...]] = {}
+try:  # the message guard's polite refusals, up to their number, in each language
+    from parley_shared.language import SUPPORTED
+    from parley_shared.message_guard import too_fast_reply, too_long_reply
 
-    REFUSALS = {"too fast": TOO_FAST.split("{")[0], "too long": TOO_LONG.split("{")[0]}
+    for kind, reply in (("too fast", too_fast_reply), ("too long", too_long_reply)):
+        REFUSALS[kind] = tuple(os.path.commonprefix([reply(1, x), reply(2, x)]) for x in SUPPORTED)
 except ImportError:
-    REFUSALS = {}
+    pass
 
 
 def refusal(replies: list[dict[str, Any]]) -> str:

@@ -35,15 +35,8 @@ logger = logging.getLogger(__name__)
 SLOT = "language"
 
 
-def widget_language(metadata: Any) -> Optional[str]:
-    """The widget's language from a message's metadata ({"language": "de", "locale": ...})."""
-    if not isinstance(metadata, dict):
-        return None
-    for key in ("language", "locale", "lang"):
-        found = language.normalise(metadata.get(key))
-        if found:
-            return found
-    return None
+# Also read by the channels' message guard, outside Rasa (parley_shared/message_guard.py).
+widget_language = language.widget_language
 
 
 def conversation_language(tracker: DialogueStateTracker) -> Optional[str]:

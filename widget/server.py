@@ -282,8 +282,9 @@ def create_app(settings: WidgetSettings, client: httpx.AsyncClient | None = None
         if not wait:
             return None
         seconds = max(1, math.ceil(wait))
+        unit = "second" if seconds == 1 else "seconds"  # an API error: English only
         return JSONResponse(
-            {"error": f"Too many requests; please try again in {seconds} seconds."},
+            {"error": f"Too many requests; please try again in {seconds} {unit}."},
             status_code=429,
             headers={**NO_STORE, "Retry-After": str(seconds)},
         )

@@ -14,6 +14,8 @@ from parley_shared.message_guard import (
     Refused,
     neutralise_payload,
     page_address,
+    too_fast_reply,
+    too_long_reply,
 )
 from parley_shared.rate_limit import TokenBucketLimiter
 from parley_shared.redact import CARD, EMAIL, IBAN, PHONE
@@ -103,6 +105,58 @@ def test_limits_of_zero_are_off() -> None:
     g = guard(per_conversation_per_minute=0, per_address_per_minute=0)
     for _ in range(500):
         admitted(g.admit("c1", "10.0.0.1", "hi", None))
+
+
+# --- the refusals' language -------------------------------------------------------
+
+
+def flooded(per_minute: int) -> MessageGuard:
+    """A guard whose conversation "c1" has used up its `per_minute` messages."""
+    clock = Clock()
+    g = MessageGuard(
+        GuardSettings(),
+        per_conversation=TokenBucketLimiter(per_minute, clock=clock),
+        per_address=TokenBucketLimiter(1000, clock=clock),
+    )
+    for _ in range(per_minute):
+        admitted(g.admit("c1", "", "hi", None))
+    return g
+
+
+@pytest.mark.parametrize(
+    ("text", "metadata", "lang"),
+    [
+        ("ok", {"language": "de"}, "de"),  # the widget's language
+        ("ok", {"locale": "fr-CA"}, "fr"),
+        ("thanks", {"language": "ja"}, "ja"),  # a short word does not overrule the widget
+        ("¿Dónde está mi pedido? Lo pedí hace dos semanas", None, "es"),  # the text's
+        ("注文をキャンセルできますか", {"language": "en"}, "ja"),  # as the bot would answer
+        ("ok", None, "en"),
+        ("12345", "not a dict", "en"),
+    ],
+)
+def test_a_refusal_is_in_the_customers_language(text: str, metadata: object, lang: str) -> None:
+    fast = flooded(3).admit("c1", "", text, metadata)
+    assert isinstance(fast, Refused) and fast.reply == too_fast_reply(20, lang)
+
+    long = guard(max_message_chars=10).admit("c2", "", text + " " * 100, metadata)
+    assert isinstance(long, Refused) and long.reply == too_long_reply(10, lang)
+
+
+def test_a_wait_of_one_second_says_one_second() -> None:
+    result = flooded(60).admit("c1", "", "hi", {"language": "de"})  # one every second
+
+    assert isinstance(result, Refused)
+    assert "Bitte warten Sie 1 Sekunde und" in result.reply
+    english = flooded(60).admit("c1", "", "hi", None)
+    assert isinstance(english, Refused) and "Please wait 1 second," in english.reply
+
+
+def test_a_megabyte_is_refused_in_its_language_without_reading_it_all() -> None:
+    text = "Wo ist meine Bestellung? " * 40_000  # a megabyte
+    result = guard().admit("c1", "", text, None)
+    assert isinstance(result, Refused) and result.reply == too_long_reply(5000, "de")
+    assert "5.000 Zeichen" in result.reply
 
 
 # --- Rasa's command syntax --------------------------------------------------------

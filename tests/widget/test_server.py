@@ -168,10 +168,24 @@ def test_api_requests_are_rate_limited_per_session_and_per_address() -> None:
         statuses = [client.get(f"/api/history/{SESSION}").status_code for _ in range(4)]
         assert statuses == [200, 200, 200, 429]
         refused = client.get(f"/api/history/{SESSION}")
-        assert (
-            "try again in" in refused.json()["error"] and int(refused.headers["Retry-After"]) >= 1
-        )
+        wait = int(refused.headers["Retry-After"])
+        assert wait > 1  # 3 a minute: about 20 s
+        assert refused.json()["error"] == f"Too many requests; please try again in {wait} seconds."
         # A fresh session id does not get round the address's own limit (7: five so far).
         others = [client.get(f"/api/history/{'t' * 39}{i}").status_code for i in range(3)]
         assert others == [200, 200, 429]
     assert len([c for c in calls if c.url.host == "rasa.test"]) == 5  # refused: never sent on
+
+
+def test_a_wait_of_one_second_is_one_second_not_one_seconds() -> None:
+    app = create_app(
+        settings(WIDGET_API_RATE_PER_SESSION="90", WIDGET_API_RATE_PER_ADDRESS="1000"),
+        upstream([]),
+    )
+    with TestClient(app) as client:
+        for _ in range(200):  # 90 at once, then one every 0.67 s
+            refused = client.get(f"/api/history/{SESSION}")
+            if refused.status_code == 429:
+                break
+        assert refused.status_code == 429 and refused.headers["Retry-After"] == "1"
+        assert refused.json()["error"] == "Too many requests; please try again in 1 second."

@@ -68,6 +68,17 @@ def normalise(code: object) -> str | None:
     return base if base in SUPPORTED else None
 
 
+def widget_language(metadata: object) -> str | None:
+    """The widget's language from a message's metadata ({"language": "de", "locale": ...})."""
+    if not isinstance(metadata, dict):
+        return None
+    for key in ("language", "locale", "lang"):
+        found = normalise(metadata.get(key))
+        if found:
+            return found
+    return None
+
+
 def _fold(word: str) -> str:
     decomposed = unicodedata.normalize("NFKD", word.lower())
     return "".join(c for c in decomposed if not unicodedata.combining(c))

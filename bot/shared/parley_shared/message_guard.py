@@ -2,8 +2,9 @@
 it is too long or comes too fast, keep Rasa's command syntax out of typed text, remove
 personal data and trim page addresses.
 
-Pure stdlib (Rasa's channels run it in Python 3.10; see bot/channel_guard.py), so the widget
-server and the handoff service can apply the same rules.
+No Rasa imports (Rasa's channels run it in Python 3.10; see bot/channel_guard.py), so the
+widget server and the handoff service can apply the same rules. The refusals are in the
+customer's language, as the bot's own replies (parley_shared/phrases.yml).
 """
 
 from __future__ import annotations
@@ -18,19 +19,16 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from parley_shared import language
+from parley_shared.phrases import phrase
 from parley_shared.rate_limit import RateLimiter, limiter_for
 from parley_shared.redact import redact
 
 logger = logging.getLogger(__name__)
 
-TOO_LONG = (
-    "Sorry, that message is too long for me to read (the limit is {limit:,} characters). "
-    "Could you send the main question first, and the details in a few shorter messages?"
-)
-TOO_FAST = (
-    "You're sending messages faster than I can read them. "
-    "Please wait {seconds} seconds, then send that one again."
-)
+# The start of a refused message that language detection reads: plenty to tell the
+# language, and a megabyte is refused as fast as a short message.
+DETECT_CHARS = 1000
 
 # Metadata is context the widget adds (page, locale, the customer's declared name); more than
 # this is not a widget's, and is dropped rather than stored with every message.
@@ -112,6 +110,24 @@ class Refused:
 
     reply: str
     reason: str
+
+
+def reply_language(text: object, metadata: object) -> str:
+    """The language to refuse a message in: the widget's (metadata), unless the text is
+    clearly in another one, as the bot's language policy decides (bot/language_policy.py);
+    the text's own without a widget language; English when neither says."""
+    sample = text[:DETECT_CHARS] if isinstance(text, str) else ""
+    return language.detect(sample, hint=language.widget_language(metadata))
+
+
+def too_long_reply(limit: int, lang: str | None = None) -> str:
+    """The refusal of a message over `limit` characters, in `lang` (English when None)."""
+    return phrase("message_too_long", lang, count=limit)
+
+
+def too_fast_reply(seconds: int, lang: str | None = None) -> str:
+    """The refusal of a message that came too fast: wait `seconds`, in `lang`."""
+    return phrase("messages_too_fast", lang, count=seconds)
 
 
 def from_widget_control(metadata: Mapping[str, Any] | None) -> bool:
@@ -208,10 +224,10 @@ class MessageGuard:
             else per_address
         )
 
-    def too_long(self) -> Refused:
-        """The refusal for a message over the size limit (also for a request too big to
-        read at all)."""
-        return Refused(TOO_LONG.format(limit=self.settings.max_message_chars), "too_long")
+    def too_long(self, lang: str | None = None) -> Refused:
+        """The refusal for a message over the size limit (also, in English, for a request
+        too big to read at all)."""
+        return Refused(too_long_reply(self.settings.max_message_chars, lang), "too_long")
 
     def admit(
         self, conversation: str, address: str, text: Any, metadata: Any
@@ -228,13 +244,14 @@ class MessageGuard:
             reason = "too_fast_conversation"
         if wait:
             logger.info("Refused a message in %s: %s", conversation, reason)
-            return Refused(TOO_FAST.format(seconds=max(1, math.ceil(wait))), reason)
+            seconds = max(1, math.ceil(wait))
+            return Refused(too_fast_reply(seconds, reply_language(text, metadata)), reason)
 
         if not isinstance(text, str):
             text = "" if text is None else str(text)
         if len(text) > self.settings.max_message_chars:
             logger.info("Refused a message of %s characters in %s", len(text), conversation)
-            return self.too_long()
+            return self.too_long(reply_language(text, metadata))
 
         cleaned_metadata = clean_metadata(metadata)
         text = neutralise_payload(text, from_widget_control(cleaned_metadata))
