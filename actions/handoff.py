@@ -38,7 +38,6 @@ OPENERS = {
     LOOP: "opener_loop",
     SENSITIVE: "opener_sensitive",
 }
-TOO_MANY_HANDOFFS = phrase("too_many_handoffs")
 
 
 # New handoffs per conversation and hour (HANDOFF_RATE_PER_HOUR): a script that keeps asking
@@ -66,7 +65,7 @@ class ActionHumanHandoff(Action):
         if wait:
             log.warning("handoff rate limit reached for %s", tracker.sender_id)
             minutes = max(1, math.ceil(wait / 60))
-            dispatcher.utter_message(text=phrase("too_many_handoffs", lang, minutes=minutes))
+            dispatcher.utter_message(text=phrase("too_many_handoffs", lang, count=minutes))
             return []
         events = list(tracker.events)
         trigger = decided_trigger(tracker)

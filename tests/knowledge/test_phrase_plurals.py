@@ -111,3 +111,10 @@ def test_every_counted_phrase_has_each_languages_forms(tmp_path) -> None:
     fine = tmp_path / "fine.yml"
     fine.write_text(english + "  ja: '{count}秒'\n", encoding="utf-8")
     assert catalogue(fine)["wait"]["ja"] == "{count}秒"
+
+
+def test_the_handoff_limit_says_minute_or_minutes() -> None:
+    assert "in about 1 minute." in phrase("too_many_handoffs", "en", count=1)
+    assert "in about 30 minutes." in phrase("too_many_handoffs", "en", count=30)
+    assert "in etwa 1 Minute noch" in phrase("too_many_handoffs", "de", count=1)
+    assert "environ 1 minute." in phrase("too_many_handoffs", "fr", count=1)
