@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from handoff.models import Base
@@ -54,6 +54,31 @@ def rowcount(result: object) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def add_missing_columns(conn: Connection) -> list[str]:
+    """Add the nullable columns a newer version of the models has to tables an older one
+    created (create_all makes missing tables only). Every change so far only adds nullable
+    columns, which needs no migration tool; one that changes or fills columns would bring
+    Alembic. Returns "table.column" for each column added."""
+    found = inspect(conn)
+    added = []
+    for table in Base.metadata.sorted_tables:
+        if not found.has_table(table.name):
+            continue
+        have = {c["name"] for c in found.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in have:
+                continue
+            if not column.nullable:
+                raise RuntimeError(
+                    f"The handoff database's table {table.name} lacks the column "
+                    f"{column.name}, which cannot be added to existing rows automatically."
+                )
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+            added.append(f"{table.name}.{column.name}")
+    return added
+
+
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -63,8 +88,11 @@ class Database:
             with self.engine.begin() as conn:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK_KEY})
                 Base.metadata.create_all(conn)
+                add_missing_columns(conn)
         else:
-            Base.metadata.create_all(self.engine)
+            with self.engine.begin() as conn:
+                Base.metadata.create_all(conn)
+                add_missing_columns(conn)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager

@@ -145,6 +145,11 @@ class KnowledgeAnswer(Base):
     article_path: Mapped[str | None] = mapped_column(String(512), nullable=True)
     article_title: Mapped[str | None] = mapped_column(String(512), nullable=True)
     confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Who decided: "model" (the language model read the passages) or "offline" (the trained
+    # confidence's bands); and the grounding check of the model's answer: "passed", "failed"
+    # or none (no model answer was checked). None on rows from before they were recorded.
+    decided_by: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    grounding: Mapped[str | None] = mapped_column(String(16), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
     # The Rasa event it came from: a replayed event is recorded once.
     source_key: Mapped[str | None] = mapped_column(String(255), nullable=True)

@@ -115,6 +115,7 @@ def collect_packet(
     last_ts = 0.0
     answer_type = ""
     pending_sources: list[dict[str, Any]] = []
+    decisions: list[dict[str, str]] = []
 
     def add_sources(items: Any, kind: str) -> None:
         if not isinstance(items, list):
@@ -169,6 +170,7 @@ def collect_packet(
             custom = (event.get("data") or {}).get("custom") or {}
             if isinstance(custom, dict) and "sources" in custom:
                 add_sources(custom.get("sources"), str(custom.get("answer_type") or ""))
+                decisions.append(_decision(custom))
             if event.get("text"):
                 transcript.append({"role": "bot", "text": event["text"], "ts": ts})
     if pending_sources:
@@ -205,8 +207,45 @@ def collect_packet(
         "transcript": transcript,
         "intents": [{"name": n, "confidence": round(c, 3)} for n, c in intents.items()],
         "sources": list(sources.values()),
+        # Per knowledge answer in the conversation: what was done, who decided, and the
+        # grounding check of the model's answer (knowledge/grounding.py).
+        "knowledge_decisions": decisions,
         "transcript_until": last_ts,
     }
+
+
+def _decision(custom: dict[str, Any]) -> dict[str, str]:
+    def label(key: str) -> str:
+        value = custom.get(key)
+        return value[:16] if isinstance(value, str) else ""
+
+    return {
+        "answer_type": label("answer_type"),
+        "decided_by": label("decided_by") or "offline",
+        "grounding": label("grounding"),
+    }
+
+
+DECIDERS = {"model": "the language model", "offline": "the offline answerer"}
+
+
+def decisions_line(packet: dict[str, Any]) -> str:
+    """One line on who decided the knowledge answers, e.g. "2 by the language model
+    (grounding passed), 1 by the offline answerer (after a failed grounding check)"."""
+    counts: dict[tuple[str, str], int] = {}
+    for d in packet.get("knowledge_decisions") or []:
+        if isinstance(d, dict):
+            key = (str(d.get("decided_by") or "offline"), str(d.get("grounding") or ""))
+            counts[key] = counts.get(key, 0) + 1
+    parts = []
+    for (by, grounding), n in sorted(counts.items()):
+        note = ""
+        if grounding == "passed":
+            note = " (grounding check passed)"
+        elif grounding == "failed":
+            note = " (after the model's answer failed the grounding check)"
+        parts.append(f"{n} by {DECIDERS.get(by, 'the offline answerer')}{note}")
+    return ", ".join(parts)
 
 
 TRIGGER_LABELS = {
@@ -422,6 +461,9 @@ def build_blocks(
             link = f" {_field(s['url'], URL_LIMIT)}" if s.get("url") else ""
             lines.append(f"• {title} (`{_field(s['path'], 150)}`{version}{score}, {status}){link}")
         blocks.append(_section("*Knowledge articles:*\n" + "\n".join(lines)))
+    decided = decisions_line(packet)
+    if decided:
+        blocks.append(_context(f"Knowledge answers decided: {escape(decided)}"))
     meta = packet.get("customer", {}).get("metadata") or {}
     if meta:
         meta_text = ", ".join(f"{_field(k, 64)}={_field(v, 200)}" for k, v in meta.items())
@@ -500,6 +542,9 @@ def console_text(handoff_id: int, packet: dict[str, Any]) -> str:
             f"{' v' + t(s['version'][:12]) if s.get('version') else ''}"
             f" ({'used' if s.get('used') else 'tried'}) {t(s.get('url') or '')}"
         )
+    decided = decisions_line(packet)
+    if decided:
+        out.append(f"  Decided:  {t(decided)}")
     out.append("  Transcript:")
     for turn in packet.get("transcript", []):
         who = "customer" if turn["role"] == "customer" else "bot"

@@ -123,6 +123,15 @@ DEFINITIONS: dict[str, str] = {
         "Questions the knowledge answerer got in the period and what it did: answered from "
         "an article, suggested articles, or could not answer (abstained)."
     ),
+    "knowledge_decisions": (
+        "Who decided what the answerer did: the language model (it read the retrieved "
+        "passages and answered with citations or said it found no answer) or the offline "
+        "answerer (its trained confidence: no model configured, the question below the "
+        "retrieval floor, or the model failed, timed out or was busy). Grounding check: "
+        "answers the model wrote, checked before the customer saw them (every number, code "
+        "and link in the passages they cite); failed ones went back to the offline answerer. "
+        "Not recorded: answers from before this was recorded."
+    ),
     "answer_feedback": (
         'Customers\' "did this help?" verdicts given in the period, per answer type and '
         "per article; helpful = yes ÷ (yes + no)."
@@ -309,6 +318,11 @@ def build_report(db: Database, period: Period, now: datetime | None = None) -> d
                 select(k.answer_type, func.count()).where(*in_period).group_by(k.answer_type)
             )
         }
+        deciders = conn.execute(
+            select(k.decided_by, k.grounding, func.count())
+            .where(*in_period)
+            .group_by(k.decided_by, k.grounding)
+        ).all()
         abstentions = conn.execute(
             select(k.sender_id, k.question)
             .where(*in_period, k.answer_type == ABSTAINED)
@@ -336,7 +350,7 @@ def build_report(db: Database, period: Period, now: datetime | None = None) -> d
         **_conversation_figures(conversations, latest),
         **_handoff_figures(conversations, handoffs),
         **_csat_figures(conversations, latest),
-        "knowledge_answers": _knowledge_answers(answer_types),
+        "knowledge_answers": _knowledge_answers(answer_types, deciders),
         "answer_feedback": _answer_feedback(feedback, titles),
         "unanswered_questions": _unanswered(abstentions),
         "trends": _trends(conversations, period),
@@ -479,14 +493,33 @@ def _csat_figures(conversations: list[_ConversationRow], latest: dict[int, Any])
     }
 
 
-def _knowledge_answers(answer_types: dict[str, int]) -> dict[str, Any]:
+def _knowledge_answers(
+    answer_types: dict[str, int], deciders: Sequence[Any] = ()
+) -> dict[str, Any]:
     total = sum(answer_types.values())
     kinds = {"answered": ANSWERED, "suggested": SUGGESTED, "abstained": ABSTAINED}
     counts = {name: int(answer_types.get(kind, 0)) for name, kind in kinds.items()}
+    decided: Counter[str] = Counter()
+    grounding: Counter[str] = Counter()
+    for by, verdict, n in deciders:
+        decided[by if by in ("model", "offline") else "not recorded"] += int(n)
+        if verdict in ("passed", "failed"):
+            grounding[verdict] += int(n)
+    checked = grounding["passed"] + grounding["failed"]
     return {
         "questions": total,
         **counts,
         "shares": {name: share(n, total) for name, n in counts.items()},
+        "decided_by": {
+            name: {"questions": decided[name], "share": share(decided[name], total)}
+            for name in ("model", "offline", "not recorded")
+        },
+        "grounding": {
+            "checked": checked,
+            "passed": grounding["passed"],
+            "failed": grounding["failed"],
+            "failed_share": share(grounding["failed"], checked),
+        },
     }
 
 

@@ -350,10 +350,31 @@ def _knowledge(report: dict[str, Any]) -> str:
     question_rows = [
         [e(q["question"]), fmt_int(q["times"]), fmt_int(q["customers"])] for q in unanswered["top"]
     ]
+    deciders = k.get("decided_by") or {}
+    decider_rows = [
+        [e(label), fmt_int(deciders[name]["questions"]), fmt_share(deciders[name]["share"])]
+        for name, label in (
+            ("model", "The language model"),
+            ("offline", "The offline answerer"),
+            ("not recorded", "Not recorded"),
+        )
+        if name in deciders and (name != "not recorded" or deciders[name]["questions"])
+    ]
+    g = k.get("grounding") or {}
+    grounding = (
+        f"<p>Grounding check of the model's answers: {g['passed']:,} passed, "
+        f"{g['failed']:,} failed ({fmt_share(g['failed_share'])} of {g['checked']:,} "
+        "checked; failed ones went back to the offline answerer).</p>"
+        if g.get("checked")
+        else ""
+    )
     return (
         '<section id="knowledge"><h2>Knowledge answers</h2>'
         + _table(["What the answerer did", "Questions", "Share"], type_rows)
         + _definition(report, "knowledge_answers")
+        + _table(["Who decided", "Questions", "Share"], decider_rows)
+        + grounding
+        + _definition(report, "knowledge_decisions")
         + '<h3 id="feedback">Answer feedback</h3>'
         + (
             f"<p>{fb['yes']:,} helpful, {fb['no']:,} not helpful: "

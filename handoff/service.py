@@ -73,6 +73,11 @@ class OpenResult:
 ANSWER_TYPES = (ANSWERED, SUGGESTED, ABSTAINED)
 
 
+def _label(value: Any) -> str | None:
+    """A short label from a payload (who decided, the grounding verdict), or None."""
+    return value[:16] if isinstance(value, str) and value else None
+
+
 def _at(ts: Any) -> datetime | None:
     """Naive UTC from Unix seconds (the times Rasa's events carry)."""
     return datetime.fromtimestamp(float(ts), UTC).replace(tzinfo=None) if ts else None
@@ -538,6 +543,8 @@ class HandoffService:
                 article_path=str(top["path"]) if top.get("path") else None,
                 article_title=str(top["title"]) if top.get("title") else None,
                 confidence=float(confidence) if isinstance(confidence, int | float) else None,
+                decided_by=_label(custom.get("decided_by")),
+                grounding=_label(custom.get("grounding")),
                 created_at=at,
                 source_key=key,
             )

@@ -11,7 +11,7 @@ one (knowledge/retriever.py picks it), else the original, introduced by a line t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from parley_shared.language import DEFAULT
@@ -39,11 +39,26 @@ class Answer:
     generated_by: str = "extractive"  # "extractive" | "llm" | "none"
     language: str = DEFAULT  # of the bot's own words (the customer's language)
     quoted_language: str = ""  # of the quoted article, when one is quoted
+    # Who decided to answer, suggest or abstain: "model" (the language model read the
+    # passages) or "offline" (the trained confidence's bands).
+    decided_by: str = "offline"
+    # The grounding check of the model's written answer: "passed", "failed", or "" when no
+    # answer of the model's was checked (knowledge/grounding.py).
+    grounding: str = ""
+    # What the model did with the question, when it was asked or meant to be: "answered",
+    # "no_answer", "ungrounded", "timeout", "busy", "error", "below_floor"; "" without one.
+    model_outcome: str = ""
+    problems: list[str] = field(default_factory=list)  # why the grounding check failed
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    model_seconds: float = 0.0
 
     def payload(self) -> dict[str, object]:
         return {
             "answer_type": self.answer_type,
             "sources": [{k: s[k] for k in ("path", "title", "url", "score")} for s in self.sources],
+            "decided_by": self.decided_by,
+            "grounding": self.grounding,
         }
 
 
@@ -74,15 +89,7 @@ def suggest(quoted: Answer) -> Answer:
     title = str(quoted.sources[0]["title"])
     intro = phrase("suggest_intro", lang, title=title)
     text = f"{intro}\n{quoted.text}\n{phrase('suggest_ask', lang)}"
-    return Answer(
-        "suggest",
-        text,
-        quoted.sources,
-        quoted.tried,
-        quoted.generated_by,
-        language=lang,
-        quoted_language=quoted.quoted_language,
-    )
+    return replace(quoted, answer_type="suggest", text=text)
 
 
 def other_language_intro(article_language: str, language: str) -> str:

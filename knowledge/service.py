@@ -10,11 +10,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from parley_shared.language import detect as detect_language
 from parley_shared.language import normalise as normalise_language
+from parley_shared.language import warm as warm_language_detection
 
 from knowledge.answer import (
     Answer,
@@ -35,7 +38,12 @@ from knowledge.embeddings import LocalEmbeddings, language_gap, make_embeddings
 from knowledge.evidence import Evidence, SentenceEvidence
 from knowledge.indexer import Indexer, IndexReport, relative_to
 from knowledge.retriever import ArticleHit, Retriever
-from knowledge.settings import DEFAULT_MIN_SCORE, DEFAULT_SUGGEST_SCORE, KnowledgeSettings
+from knowledge.settings import (
+    DEFAULT_LLM_FLOOR,
+    DEFAULT_MIN_SCORE,
+    DEFAULT_SUGGEST_SCORE,
+    KnowledgeSettings,
+)
 from knowledge.store import open_vectorstore
 from knowledge.text import clean_question
 
@@ -104,6 +112,8 @@ class KnowledgeService:
             # The first questions about each article should not pay for its sentences. (A
             # larger index is not walked: a one-file re-index must not grow with its size.)
             evidence.warm(self.retriever.live_passages())
+        # The first customer whose language is read from the message would wait for it.
+        warm_language_detection()
         return report
 
     def start(self, watch: bool | None = None) -> None:
@@ -191,7 +201,14 @@ class KnowledgeService:
     # -- answering ------------------------------------------------------------------------
     def answer(self, raw_question: str, language: str | None = None) -> Answer:
         """The answer to a customer's message, in `language` (the conversation's, from the
-        widget or detected by Rasa); detected from the message when not given."""
+        widget or detected by Rasa); detected from the message when not given.
+
+        With a language model configured, the model reads the best passages of several
+        articles and decides (an answer that passes the grounding check, or NO_ANSWER) for
+        every question whose best article reaches the retrieval floor; the offline bands
+        decide without a model, below the floor, and when the model fails, times out or is
+        busy. An answer that fails the grounding check goes back to the offline decision,
+        an answer there becoming a suggestion."""
         question = clean_question(raw_question)
         lang = normalise_language(language) or detect_language(question)
         if not question:
@@ -217,35 +234,96 @@ class KnowledgeService:
             answer_at, suggest_at = self.thresholds(lang, hits[0].language if hits else lang)
         else:
             hits, evidence, answer_at, suggest_at = self._read(question, lang)
+            deadline = time.monotonic() + self.settings.llm_timeout  # nothing remote so far
+        offline = self.offline_decision(hits, evidence, lang, answer_at, suggest_at)
+        if self.chat is None or not hits:
+            return offline
+        if hits[0].score < self.llm_floor():
+            return replace(offline, model_outcome="below_floor")
+        return self._model_decision(question, hits, lang, offline, deadline)
+
+    def llm_floor(self) -> float:
+        """The retrieval score from which the language model is asked."""
+        if self.settings.llm_floor is not None:
+            return self.settings.llm_floor
+        # The default is calibrated on the local encoders' scores; OpenAI's have their own.
+        return 0.0 if self.settings.openai_embeddings else DEFAULT_LLM_FLOOR
+
+    def offline_decision(
+        self,
+        hits: list[ArticleHit],
+        evidence: list[Evidence],
+        lang: str,
+        answer_at: float,
+        suggest_at: float,
+    ) -> Answer:
+        """The offline bands: answer, suggest, or abstain on the trained confidence."""
         if not hits or hits[0].answer_score < suggest_at:
             return abstain(hits, lang)
-        fallback = self._extractive(hits, evidence, lang)
+        quoted = self._extractive(hits, evidence, lang)
         if hits[0].answer_score < answer_at:
-            # The passages may not hold the answer: the model is not asked to write one.
-            return suggest(fallback)
-        if self.chat is None:
-            return fallback
-        from knowledge.llm import generate
+            return suggest(quoted)  # the passages may not hold the answer
+        return quoted
 
-        if not self.settings.openai_embeddings:  # nothing remote so far: the clock starts now
-            deadline = time.monotonic() + self.settings.llm_timeout
+    def _model_decision(
+        self,
+        question: str,
+        hits: list[ArticleHit],
+        lang: str,
+        offline: Answer,
+        deadline: float,
+    ) -> Answer:
+        from knowledge.llm import ask, select_passages, written_answer
+
+        shown = select_passages(hits)
         try:
-            generated = self._calls.run(
-                generate, deadline - time.monotonic(), self.chat, question, hits, lang
+            reply = self._calls.run(
+                ask, deadline - time.monotonic(), self.chat, question, shown, lang
             )
         except TimeoutError:
-            log.warning("knowledge: the language model timed out; extractive answer used")
-            return fallback
+            log.warning("knowledge: the language model timed out; the offline answerer decides")
+            return replace(offline, model_outcome="timeout")
         except CallsBusy:
-            log.warning("knowledge: earlier model calls are still running; extractive answer used")
-            return fallback
+            log.warning(
+                "knowledge: earlier model calls are still running; the offline answerer decides"
+            )
+            return replace(offline, model_outcome="busy")
         except Exception as exc:
             log.warning(
-                "knowledge: the language model failed (%s); extractive answer used",
+                "knowledge: the language model failed (%s); the offline answerer decides",
                 type(exc).__name__,
             )
-            return fallback
-        return generated or fallback
+            return replace(offline, model_outcome="error")
+
+        def cost(answer: Answer, **changes: Any) -> Answer:
+            return replace(
+                answer,
+                prompt_tokens=reply.prompt_tokens,
+                completion_tokens=reply.completion_tokens,
+                model_seconds=reply.seconds,
+                **changes,
+            )
+
+        if reply.no_answer:
+            # The model read the passages and found no answer: never guess, offer a person
+            # (bench/knowledge_llm.py measures what this costs where the offline bands would
+            # have answered).
+            return cost(abstain(hits, lang), decided_by="model", model_outcome="no_answer")
+        written = written_answer(reply, shown, hits, lang)
+        if written.answer is None:
+            log.warning(
+                "knowledge: the model's answer failed the grounding check (%s); the offline "
+                "answerer decides",
+                "; ".join(written.grounding.problems),
+            )
+            fallback = suggest(offline) if offline.answer_type == "kb" else offline
+            return cost(
+                fallback,
+                grounding="failed",
+                model_outcome="ungrounded",
+                problems=list(written.grounding.problems),
+            )
+        return cost(written.answer, model_outcome="answered")
 
     def reading(self, language: str) -> str:
         """The encoder a question in `language` is read with."""

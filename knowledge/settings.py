@@ -29,6 +29,10 @@ DEFAULT_TITLE_WEIGHT = 0.5
 # ask whether it answered from DEFAULT_SUGGEST_SCORE (at most 30% of suggestions wrong).
 DEFAULT_MIN_SCORE = 0.55
 DEFAULT_SUGGEST_SCORE = 0.41
+# With a language model configured, it is asked about every question whose best article's
+# retrieval score reaches this floor (below it, the bot says it does not know without asking).
+# Calibrated on the labelled knowledge bases (bench/knowledge_llm.py --calibrate-floor).
+DEFAULT_LLM_FLOOR = 0.30
 
 EMBEDDINGS = ("local", "dual", "e5", "minilm", "openai")
 
@@ -56,6 +60,8 @@ class KnowledgeSettings:
     local_encoder: str = "dual"
     openai_embedding_model: str = "text-embedding-3-small"
     llm_timeout: float = 2.5
+    # None: DEFAULT_LLM_FLOOR with the local encoders, 0 with OpenAI embeddings.
+    llm_floor: float | None = None
     # PARLEY_DATABASE_URL: the index writer's lease becomes a PostgreSQL advisory lock.
     database_url: str = ""
     # How long a second writer (a CLI run beside the bot) waits for the index lock.
@@ -100,6 +106,7 @@ class KnowledgeEnv(EnvSettings):
         "text-embedding-3-small", validation_alias="OPENAI_EMBEDDING_MODEL"
     )
     llm_timeout: float = Field(2.5, validation_alias="OPENAI_TIMEOUT")
+    llm_floor: float | None = Field(None, validation_alias="KNOWLEDGE_LLM_FLOOR")
     parley_database_url: str = Field("", validation_alias="PARLEY_DATABASE_URL", repr=False)
     lock_wait_seconds: float = Field(120.0, validation_alias="KNOWLEDGE_LOCK_WAIT_SECONDS")
     encoder_dir: Path | None = Field(None, validation_alias="PARLEY_ENCODER_DIR")
@@ -126,6 +133,7 @@ class KnowledgeEnv(EnvSettings):
         "min_score",
         "suggest_score",
         "llm_timeout",
+        "llm_floor",
         "lock_wait_seconds",
         mode="before",
     )
@@ -172,6 +180,7 @@ class KnowledgeEnv(EnvSettings):
             local_encoder=self.embeddings if self.embeddings in ("minilm", "e5") else "dual",
             openai_embedding_model=self.openai_embedding_model,
             llm_timeout=self.llm_timeout,
+            llm_floor=self.llm_floor,
             database_url=self.parley_database_url,
             lock_wait_seconds=self.lock_wait_seconds,
             encoder_dir=self.encoder_dir,

@@ -1,5 +1,7 @@
-"""A local OpenAI-compatible HTTP server for tests: POST /v1/chat/completions and
-/v1/embeddings, spoken to by the real `openai` client; behaviour set per test."""
+"""A local OpenAI-compatible HTTP server: POST /v1/chat/completions and /v1/embeddings,
+spoken to by the real `openai` client. Tests set its behaviour per test; the LLM bench
+(bench/knowledge_llm.py) gives it a `respond` function that scripts each reply from the
+request, so the whole answering path runs with no real model reachable."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import hashlib
 import json
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -39,11 +42,20 @@ def embeddings_payload(body: dict[str, Any]) -> dict[str, Any]:
     return {"object": "list", "data": data, "model": body["model"], "usage": usage}
 
 
-class FakeOpenAI:
-    """Implements POST /v1/chat/completions and /v1/embeddings; behaviour set per test."""
+def rough_tokens(text: str) -> int:
+    """A token count of the size real tokenizers give English (about 4 characters each)."""
+    return max(1, len(text) // 4)
 
-    def __init__(self) -> None:
+
+class FakeOpenAI:
+    """Implements POST /v1/chat/completions and /v1/embeddings; behaviour set per test.
+
+    `respond(body)`, when set, writes each chat reply from the request body (the scripted
+    stand-in); otherwise every reply is `reply`."""
+
+    def __init__(self, respond: Callable[[dict[str, Any]], str] | None = None) -> None:
         self.requests: list[dict[str, Any]] = []
+        self.respond = respond
         self.reply = "Standard delivery to the UK takes 3–6 business days [1]."
         self.status = 200
         self.delay = 0.0
@@ -64,10 +76,13 @@ class FakeOpenAI:
                 if fake.embedding_delay and self.path.endswith("/embeddings"):
                     time.sleep(fake.embedding_delay)
                 if fake.status != 200:
-                    payload = {"error": {"message": "boom", "type": "server_error"}}
+                    payload: dict[str, Any] = {"error": {"message": "boom", "type": "server_error"}}
                 elif self.path.endswith("/embeddings"):
                     payload = embeddings_payload(body)
                 else:
+                    content = fake.respond(body) if fake.respond else fake.reply
+                    prompt = sum(rough_tokens(str(m.get("content", ""))) for m in body["messages"])
+                    completion = rough_tokens(content)
                     payload = {
                         "id": "chatcmpl-1",
                         "object": "chat.completion",
@@ -77,10 +92,14 @@ class FakeOpenAI:
                             {
                                 "index": 0,
                                 "finish_reason": "stop",
-                                "message": {"role": "assistant", "content": fake.reply},
+                                "message": {"role": "assistant", "content": content},
                             }
                         ],
-                        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                        "usage": {
+                            "prompt_tokens": prompt,
+                            "completion_tokens": completion,
+                            "total_tokens": prompt + completion,
+                        },
                     }
                 data = json.dumps(payload).encode()
                 try:

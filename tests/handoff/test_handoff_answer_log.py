@@ -100,3 +100,40 @@ def test_feedback_over_the_internal_api(tmp_path) -> None:
             assert (row.sender_id, row.verdict, row.article_path) == ("c4", "yes", "returns.md")
     finally:
         rasa.stop()
+
+
+def test_who_decided_and_the_grounding_verdict_are_logged(
+    service: HandoffService, db: Database
+) -> None:
+    by_model = {"answer_type": "kb", "sources": [], "decided_by": "model", "grounding": "passed"}
+    fell_back = {"answer_type": "suggest", "sources": [], "grounding": "failed"}
+    fell_back["decided_by"] = "offline"
+    old = {"answer_type": "abstain", "sources": []}  # before either was recorded
+    for ts, custom in ((1.0, by_model), (2.0, fell_back), (3.0, old)):
+        service.note_rasa_event(bot("c4", ts, custom))
+    assert [(r.decided_by, r.grounding) for r in answers(db)] == [
+        ("model", "passed"),
+        ("offline", "failed"),
+        (None, None),
+    ]
+
+
+def test_an_older_ledger_gets_the_new_columns(tmp_path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:  # the table as the previous version created it
+        conn.execute(
+            "CREATE TABLE knowledge_answers (id INTEGER PRIMARY KEY, sender_id VARCHAR(255), "
+            "question TEXT, answer_type VARCHAR(16), article_path VARCHAR(512), "
+            "article_title VARCHAR(512), confidence FLOAT, created_at DATETIME, "
+            "source_key VARCHAR(255), UNIQUE (source_key))"
+        )
+        conn.execute(
+            "INSERT INTO knowledge_answers (sender_id, question, answer_type, created_at) "
+            "VALUES ('c0', 'old question', 'abstain', '2026-01-01 00:00:00')"
+        )
+    db = Database(f"sqlite:///{path}")
+    [row] = answers(db)
+    assert (row.question, row.decided_by, row.grounding) == ("old question", None, None)
+    Database(f"sqlite:///{path}")  # a second start finds nothing to add

@@ -126,3 +126,40 @@ def test_the_packet_says_which_language_the_customer_wrote_in() -> None:
     slots = {"language": "fr"}
     assert collect_packet(german, slots, trigger="explicit_request")["language"] == "fr"
     assert collect_packet([], trigger="explicit_request")["language"] == "unknown"
+
+
+def test_the_packet_says_who_decided_each_knowledge_answer() -> None:
+    def answer(ts: float, custom: dict) -> dict:
+        return {"event": "bot", "timestamp": ts, "text": "…", "data": {"custom": custom}}
+
+    events = [
+        answer(
+            1.0, {"answer_type": "kb", "sources": [], "decided_by": "model", "grounding": "passed"}
+        ),
+        answer(
+            2.0,
+            {
+                "answer_type": "suggest",
+                "sources": [],
+                "grounding": "failed",
+                "decided_by": "offline",
+            },
+        ),
+        answer(3.0, {"answer_type": "abstain", "sources": [], "decided_by": "model"}),
+        answer(4.0, {"answer_type": "kb", "sources": []}),  # an older answerer's payload
+    ]
+    p = collect_packet(events, trigger="abstentions")
+    assert p["knowledge_decisions"] == [
+        {"answer_type": "kb", "decided_by": "model", "grounding": "passed"},
+        {"answer_type": "suggest", "decided_by": "offline", "grounding": "failed"},
+        {"answer_type": "abstain", "decided_by": "model", "grounding": ""},
+        {"answer_type": "kb", "decided_by": "offline", "grounding": ""},
+    ]
+    line = (
+        "1 by the language model, 1 by the language model (grounding check passed), "
+        "1 by the offline answerer, 1 by the offline answerer (after the model's answer "
+        "failed the grounding check)"
+    )
+    assert f"Knowledge answers decided: {line}" in json.dumps(build_blocks(7, p, "queued"))
+    assert f"Decided:  {line}" in console_text(7, p)
+    assert "decided" not in json.dumps(build_blocks(7, collect_packet(EVENTS[:2]), "queued"))

@@ -107,7 +107,16 @@ class Ledger:
         self.clock.now = when
         self.service.record_feedback(f"fb-{path}", verdict, "q", path, "v1", answer_type, 0.7)
 
-    def answer(self, sender: str, when: datetime, kind: str, question: str = "q", path: str = ""):
+    def answer(
+        self,
+        sender: str,
+        when: datetime,
+        kind: str,
+        question: str = "q",
+        path: str = "",
+        decided_by: str | None = "offline",
+        grounding: str | None = None,
+    ):
         titles = {"returns.md": "Returns", "shipping.md": "Shipping", "warranty.md": "Warranty"}
         with self.db.session() as session:
             session.add(
@@ -117,6 +126,8 @@ class Ledger:
                     answer_type=kind,
                     article_path=path or None,
                     article_title=titles.get(path),
+                    decided_by=decided_by,
+                    grounding=grounding,
                     created_at=when,
                 )
             )
@@ -177,11 +188,15 @@ def fixed_ledger(db: Database) -> None:
         ld.service.record_csat(sender, score)
 
     # Knowledge answers: 3 answered, 1 suggested, 6 abstained in the period; one outside.
-    ld.answer("c1", at(DAY1, 9, 0, 2), "kb", path="returns.md")
-    ld.answer("c2", at(DAY1, 10, 0, 4), "kb", path="shipping.md")
-    ld.answer("c4", at(DAY1, 12, 0, 1), "kb", path="returns.md")
-    ld.answer("c5", at(DAY2, 9, 0, 3), "suggest", path="warranty.md")
-    ld.answer("c3", at(DAY1, 11, 0, 6), "abstain", "Do you ship to Mars??")
+    ld.answer(
+        "c1", at(DAY1, 9, 0, 2), "kb", path="returns.md", decided_by="model", grounding="passed"
+    )
+    ld.answer(
+        "c2", at(DAY1, 10, 0, 4), "kb", path="shipping.md", decided_by="model", grounding="passed"
+    )
+    ld.answer("c4", at(DAY1, 12, 0, 1), "kb", path="returns.md", decided_by=None)
+    ld.answer("c5", at(DAY2, 9, 0, 3), "suggest", path="warranty.md", grounding="failed")
+    ld.answer("c3", at(DAY1, 11, 0, 6), "abstain", "Do you ship to Mars??", decided_by="model")
     ld.answer("c6", at(DAY2, 10, 0, 10), "abstain", "do you   ship to mars")
     ld.answer("c3", at(DAY1, 11, 0, 30), "abstain", "DO YOU SHIP TO MARS!")
     ld.answer("c7", at(DAY2, 11), "abstain", "My card 4111 1111 1111 1111 was charged twice.")
@@ -346,6 +361,14 @@ def test_knowledge_answers_and_feedback(figures: dict[str, Any]) -> None:
         "suggested": 1,
         "abstained": 6,
         "shares": {"answered": 0.3, "suggested": 0.1, "abstained": 0.6},
+        # c1, c2 answered by the model, c3's first question declined by it; c4's row is from
+        # before who decided was recorded; c5's suggestion came after a failed check.
+        "decided_by": {
+            "model": {"questions": 3, "share": 0.3},
+            "offline": {"questions": 6, "share": 0.6},
+            "not recorded": {"questions": 1, "share": 0.1},
+        },
+        "grounding": {"checked": 3, "passed": 2, "failed": 1, "failed_share": 0.3333},
     }
     feedback = figures["answer_feedback"]
     assert (feedback["yes"], feedback["no"], feedback["total"], feedback["helpful_share"]) == (

@@ -86,6 +86,7 @@ def test_the_query_embedding_is_under_the_same_deadline(tmp_path: Path, make_ser
         article("Returns", "## Window\n\nYou can return items within 30 days of delivery.")
     )
     server = FakeOpenAI()
+    server.reply = "You can return items within 30 days of delivery [1]."
     try:
         svc = make_service(
             kb,

@@ -96,6 +96,11 @@ def _langid():  # -> langid.langid.LanguageIdentifier
         return _identifier
 
 
+def warm() -> None:
+    """Load langid's model now (a few seconds), not on the first message that needs it."""
+    _langid()
+
+
 def by_script(text: str) -> str | None:
     """ "ja" for text with kana, "zh" for Han characters without kana, else None."""
     if _KANA.search(text):
